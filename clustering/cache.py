@@ -1,0 +1,90 @@
+"""Feature cache: extracted codes on disk, keyed by dataset digest, preprocessing, extractor,
+its parameters and seed, so a configuration trained once is reused by every clusterer cell."""
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CacheEntry:
+    """What one extractor configuration produced: codes (n, d) float32, reconstructions of the
+    first images (m, h, w, c) or None, and how long the extraction took (seconds)."""
+
+    features: np.ndarray
+    reconstructions: np.ndarray | None
+    extract_seconds: float
+
+
+def cache_key(digest: str, preprocessing: dict, extractor: str, params: dict, seed: int) -> str:
+    """A hex key for one (data, preprocessing, extractor, params, seed) combination."""
+    payload = json.dumps(
+        {
+            "digest": digest,
+            "preprocessing": preprocessing,
+            "extractor": extractor,
+            "params": params,
+            "seed": seed,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+class FeatureCache:
+    """A folder of `<key>.npz` files, written atomically; a corrupt entry counts as a miss."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{key}.npz"
+
+    def get(self, key: str) -> CacheEntry | None:
+        path = self._path(key)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                features = data["features"]
+                checksum = str(data["checksum"])
+                reconstructions = data["reconstructions"] if "reconstructions" in data else None
+                extract_seconds = float(data["extract_seconds"])
+            if _checksum(features) != checksum or features.ndim != 2:
+                raise ValueError("checksum mismatch")
+        except Exception as error:  # any unreadable entry is recomputed, never trusted
+            logger.warning("feature cache entry %s is corrupt (%s); recomputing", path, error)
+            path.unlink(missing_ok=True)
+            return None
+        return CacheEntry(features, reconstructions, extract_seconds)
+
+    def put(self, key: str, entry: CacheEntry) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        arrays = {
+            "features": entry.features,
+            "checksum": np.array(_checksum(entry.features)),
+            "extract_seconds": np.array(entry.extract_seconds),
+        }
+        if entry.reconstructions is not None:
+            arrays["reconstructions"] = entry.reconstructions
+        handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(stream, **arrays)
+            os.replace(temporary, self._path(key))
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+
+def _checksum(features: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(features).tobytes()).hexdigest()

@@ -1,0 +1,107 @@
+"""The run configuration: one validated dataclass, built from CLI flags or a YAML suite file."""
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from clustering.errors import BenchError
+
+OBJECTIVES = ("asc", "dunn", "majority_accuracy", "hungarian_accuracy", "nmi", "ari")
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+SPLITS = ("test", "train", "all")
+
+
+@dataclass
+class RunConfig:
+    """Everything one `clustering-bench run` needs; `validate()` checks it once."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    split: str = "test"
+    limit: int | None = None
+    color: bool = False
+    extractors: list[str] = field(default_factory=lambda: ["all"])
+    clusterers: list[str] = field(default_factory=lambda: ["all"])
+    trials: int = 3
+    objective: str = "asc"
+    n_clusters: list[int] | None = None
+    seed: int = 0
+    tracking_uri: str | None = None
+    storage: str | None = None
+    cache_dir: str = ".feature-cache"
+    use_cache: bool = True
+    metric_sample_size: int | None = None
+
+    def validate(self) -> "RunConfig":
+        """Check every field and expand `all`; returns self. Raises BenchError naming the fix."""
+        from clustering.clusterers import CLUSTERERS
+        from clustering.extractors import EXTRACTORS
+
+        self.extractors = EXTRACTORS.parse(",".join(self.extractors))
+        self.clusterers = CLUSTERERS.parse(",".join(self.clusterers))
+        if self.objective not in OBJECTIVES:
+            raise BenchError(
+                f"unknown objective {self.objective!r}; choose from: {', '.join(OBJECTIVES)}"
+            )
+        if self.split not in SPLITS:
+            raise BenchError(f"unknown split {self.split!r}; choose from: {', '.join(SPLITS)}")
+        if self.trials < 1:
+            raise BenchError(f"--trials must be at least 1, got {self.trials}")
+        if self.limit is not None and self.limit < 2:
+            raise BenchError(f"--limit must be at least 2 images, got {self.limit}")
+        if self.n_clusters is not None:
+            bad = [k for k in self.n_clusters if k < 2]
+            if bad or not self.n_clusters:
+                raise BenchError(
+                    f"--n-clusters must be integers of at least 2, got {self.n_clusters}"
+                )
+        if self.metric_sample_size is not None and self.metric_sample_size < 3:
+            raise BenchError(
+                f"--metric-sample-size must be at least 3, got {self.metric_sample_size}"
+            )
+        self.tracking_uri = resolve_tracking_uri(self.tracking_uri)
+        self.storage = self.storage or default_storage(self.tracking_uri)
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> "RunConfig":
+        """A suite file: a YAML mapping whose keys are this class's fields."""
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise BenchError(f"cannot read suite file {path}: {error}".splitlines()[0]) from None
+        if not isinstance(data, dict):
+            raise BenchError(f"suite file {path} must hold a mapping of run options")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BenchError(
+                f"suite file {path}: unknown option(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(known))}"
+            )
+        for key in ("extractors", "clusterers"):
+            if isinstance(data.get(key), str):
+                data[key] = data[key].split(",")
+        if isinstance(data.get("n_clusters"), int):
+            data["n_clusters"] = [data["n_clusters"]]
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """`--tracking-uri`, else MLFLOW_TRACKING_URI, else a SQLite file in the working folder."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
+    return uri
+
+
+def default_storage(tracking_uri: str) -> str:
+    """The Optuna storage beside the MLflow SQLite database, else `optuna.db` here."""
+    if tracking_uri.startswith("sqlite:///"):
+        database = Path(tracking_uri[len("sqlite:///") :])
+        return f"sqlite:///{database.with_name('optuna.db')}"
+    return f"sqlite:///{Path('optuna.db').resolve()}"

@@ -1,0 +1,5 @@
+"""The project's error type: bad input from the user, with a message that names the fix."""
+
+
+class BenchError(ValueError):
+    """Bad input (dataset, file, flag, parameter). The CLI prints its message on one line, exit 2."""

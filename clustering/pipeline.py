@@ -1,0 +1,124 @@
+"""One configuration end to end on arrays: extract features (cached), cluster, score.
+Knows nothing of Optuna or MLflow; the search layer calls it once per trial."""
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from clustering import metrics
+from clustering.cache import CacheEntry, FeatureCache, cache_key
+from clustering.clusterers import CLUSTERERS
+from clustering.extractors import EXTRACTORS
+
+logger = logging.getLogger(__name__)
+
+N_RECONSTRUCTIONS = 16
+
+
+@dataclass
+class Extraction:
+    """Features (n, d) float32, reconstructions of the first images (or None), the fitted
+    extractor (None on a cache hit), whether the cache answered and the seconds it saved."""
+
+    features: np.ndarray
+    reconstructions: np.ndarray | None
+    extractor: object | None
+    cache_hit: bool
+    extract_seconds: float
+    seconds_saved: float = 0.0
+
+
+@dataclass
+class Clustering:
+    """Labels (n,), the fitted clusterer, and the scores (dict of floats)."""
+
+    labels: np.ndarray
+    clusterer: object
+    scores: dict
+
+
+def extract(
+    X: np.ndarray,
+    extractor_name: str,
+    params: dict,
+    *,
+    seed: int,
+    digest: str,
+    preprocessing: dict,
+    cache: FeatureCache | None = None,
+    epoch_callback=None,
+) -> Extraction:
+    """Fit the named extractor on images X (n, h, w, c) in [0, 1] and transform them."""
+    cls = EXTRACTORS.get(extractor_name)
+    use_cache = cache is not None and cls.learned
+    key = cache_key(digest, preprocessing, extractor_name, params, seed) if use_cache else None
+    if use_cache:
+        started = time.perf_counter()
+        entry = cache.get(key)
+        if entry is not None:
+            elapsed = time.perf_counter() - started
+            logger.info("feature cache hit for %s %s", extractor_name, params)
+            return Extraction(
+                features=entry.features,
+                reconstructions=entry.reconstructions,
+                extractor=None,
+                cache_hit=True,
+                extract_seconds=elapsed,
+                seconds_saved=max(entry.extract_seconds - elapsed, 0.0),
+            )
+    started = time.perf_counter()
+    extractor = cls(**params, random_state=seed) if cls.learned else cls(**params)
+    fit_kwargs = {"epoch_callback": epoch_callback} if cls.learned else {}
+    extractor.fit(X, **fit_kwargs)
+    features = np.asarray(extractor.transform(X), dtype=np.float32)
+    reconstructions = None
+    if hasattr(extractor, "reconstruct"):
+        reconstructions = np.asarray(extractor.reconstruct(X[:N_RECONSTRUCTIONS]), np.float32)
+    seconds = time.perf_counter() - started
+    if not np.all(np.isfinite(features)):
+        raise FloatingPointError(
+            f"{extractor_name} produced NaN or infinite features; lower its learning rate"
+        )
+    if use_cache:
+        cache.put(key, CacheEntry(features, reconstructions, seconds))
+    return Extraction(
+        features=features,
+        reconstructions=reconstructions,
+        extractor=extractor,
+        cache_hit=False,
+        extract_seconds=seconds,
+    )
+
+
+def cluster_and_score(
+    features: np.ndarray,
+    y_true: np.ndarray,
+    clusterer_name: str,
+    params: dict,
+    *,
+    seed: int,
+    metric_sample_size: int | None = None,
+    progress=None,
+) -> Clustering:
+    """Cluster features (n, d) and score the labels against y_true (n,); times in seconds."""
+    clusterer = CLUSTERERS.get(clusterer_name)(**params, random_state=seed)
+    started = time.perf_counter()
+    labels = clusterer.fit_predict(features)
+    cluster_seconds = time.perf_counter() - started
+    scores = metrics.evaluate(
+        features,
+        labels,
+        y_true,
+        sample_size=metric_sample_size,
+        random_state=seed,
+        progress=progress,
+    )
+    scores.update(
+        cluster_seconds=cluster_seconds,
+        inertia=float(clusterer.inertia_),
+        n_iter=float(clusterer.n_iter_),
+        n_clusters_found=float(len(np.unique(labels))),
+    )
+    return Clustering(labels=labels, clusterer=clusterer, scores=scores)

@@ -1,0 +1,145 @@
+"""MLflow: one experiment per dataset, one parent run per cell, one child run per trial.
+
+Everything goes through an explicit `MlflowClient`, so no global active-run stack is involved and
+several processes can log into the same store.
+"""
+
+import logging
+import math
+import tempfile
+import time
+from pathlib import Path
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from clustering.errors import BenchError
+
+logger = logging.getLogger(__name__)
+
+ROLE_TAG = "clustering_bench.role"
+STUDY_TAG = "clustering_bench.study"
+BEST_PREFIX = "best."
+MAX_BATCH = 100
+
+
+class Tracker:
+    """Writes the runs of one tracking store (`tracking_uri`, e.g. sqlite:///mlflow.db)."""
+
+    def __init__(self, tracking_uri: str):
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+
+    def check_reachable(self) -> None:
+        """Raise BenchError naming the URI if the store cannot be read."""
+        try:
+            self.client.search_experiments(max_results=1)
+        except Exception as error:  # connection, auth, schema: all mean "cannot use this store"
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise BenchError(
+                f"cannot reach the MLflow tracking store {self.tracking_uri}: {first_line}; "
+                "start it or pass another --tracking-uri"
+            ) from None
+
+    def experiment_id(self, name: str) -> str:
+        """The id of the experiment called `name`, created if missing (restored if deleted)."""
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                return self.client.create_experiment(name)
+            except MlflowException:  # created meanwhile by another process
+                experiment = self.client.get_experiment_by_name(name)
+        if experiment.lifecycle_stage == "deleted":
+            self.client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+
+    def open_cell_run(
+        self,
+        experiment_id: str,
+        study_name: str,
+        run_name: str,
+        params: dict,
+        tags: dict,
+        parent_run_id: str | None = None,
+    ) -> str:
+        """The cell's parent run for `study_name`: the existing one (set RUNNING again) or new."""
+        existing = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{ROLE_TAG}` = 'cell' and tags.`{STUDY_TAG}` = '{study_name}'",
+            max_results=1,
+        )
+        if existing:
+            run_id = existing[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        all_tags = {**tags, ROLE_TAG: "cell", STUDY_TAG: study_name, MLFLOW_RUN_NAME: run_name}
+        if parent_run_id:
+            all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+        run = self.client.create_run(experiment_id, tags=all_tags, run_name=run_name)
+        self.log(run.info.run_id, params=params)
+        return run.info.run_id
+
+    def start_trial_run(
+        self, experiment_id: str, cell_run_id: str, study_name: str, number: int, params: dict
+    ) -> str:
+        """A child run for trial `number` of the study, nested under the cell run."""
+        tags = {
+            ROLE_TAG: "trial",
+            STUDY_TAG: study_name,
+            MLFLOW_PARENT_RUN_ID: cell_run_id,
+            MLFLOW_RUN_NAME: f"trial-{number}",
+            "optuna.trial_number": str(number),
+        }
+        run = self.client.create_run(experiment_id, tags=tags, run_name=f"trial-{number}")
+        self.log(run.info.run_id, params=params, metrics={"trial_number": number})
+        return run.info.run_id
+
+    def log(
+        self,
+        run_id: str,
+        *,
+        metrics: dict | None = None,
+        params: dict | None = None,
+        tags: dict | None = None,
+        step: int = 0,
+    ) -> None:
+        """Log finite metrics, params and tags in batches of at most 100 entries."""
+        timestamp = int(time.time() * 1000)
+        metric_entities = [
+            Metric(key, float(value), timestamp, step)
+            for key, value in (metrics or {}).items()
+            if value is not None and math.isfinite(float(value))
+        ]
+        param_entities = [Param(key, _text(value)) for key, value in (params or {}).items()]
+        tag_entities = [RunTag(key, _text(value)) for key, value in (tags or {}).items()]
+        for start in range(0, len(metric_entities), MAX_BATCH):
+            self.client.log_batch(run_id, metrics=metric_entities[start : start + MAX_BATCH])
+        for start in range(0, len(param_entities), MAX_BATCH):
+            self.client.log_batch(run_id, params=param_entities[start : start + MAX_BATCH])
+        for start in range(0, len(tag_entities), MAX_BATCH):
+            self.client.log_batch(run_id, tags=tag_entities[start : start + MAX_BATCH])
+
+    def log_best(self, cell_run_id: str, params: dict, metrics: dict, step: int) -> None:
+        """Copy the best trial onto the cell run: metrics (step = complete trials so far, so the
+        history is best-so-far) and its parameters as `best.<name>` tags (tags may change when a
+        resumed study finds a better trial; MLflow params may not)."""
+        tags = {BEST_PREFIX + key: value for key, value in params.items()}
+        self.log(cell_run_id, metrics=metrics, tags=tags, step=step)
+
+    def log_figure(self, run_id: str, figure, filename: str, artifact_path: str = "") -> None:
+        """Save a matplotlib figure as a PNG artifact of the run."""
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / filename
+            figure.savefig(path, dpi=100, bbox_inches="tight")
+            self.client.log_artifact(run_id, str(path), artifact_path or None)
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        """End a run with FINISHED, FAILED or KILLED."""
+        self.client.set_terminated(run_id, status=status)
+
+
+def _text(value) -> str:
+    text = str(value)
+    return text if len(text) <= 6000 else text[:5997] + "..."

@@ -1,0 +1,203 @@
+"""End to end through the CLI on real stores: run, resume, report, failures, bad input."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from clustering.cli import main
+from clustering.clusterers import CLUSTERERS
+from clustering.tracking import ROLE_TAG
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "clustering.cli"]
+
+
+def stores(folder: Path) -> list[str]:
+    return [
+        "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--storage", f"sqlite:///{folder / 'optuna.db'}",
+        "--cache-dir", str(folder / "cache"),
+    ]
+
+
+def runs_by_role(client: MlflowClient, role: str) -> list:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments, filter_string=f"tags.`{ROLE_TAG}` = '{role}'")
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """raw x both clusterers on 300 digits, 2 trials per cell, in fresh stores."""
+    folder = tmp_path_factory.mktemp("digits_run")
+    args = ["run", "--limit", "300", "--extractors", "raw", "--clusterers", "all",
+            "--trials", "2", *stores(folder)]
+    assert main(args) == 0
+    return folder, args
+
+
+def test_run_creates_one_cell_run_per_pair_with_nested_trial_runs(digits_run):
+    folder, _ = digits_run
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    cells = runs_by_role(client, "cell")
+    assert sorted(run.data.tags["clusterer"] for run in cells) == ["kmeans", "minibatch_kmeans"]
+    experiment = client.get_experiment_by_name("digits")
+    assert experiment is not None
+    for cell in cells:
+        assert cell.info.status == "FINISHED"
+        assert cell.info.experiment_id == experiment.experiment_id
+        for tag in ("dataset", "extractor", "clusterer", "objective", "study_name", "seed",
+                    "dataset_digest"):
+            assert cell.data.tags[tag]
+        children = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{cell.info.run_id}'",
+        )
+        assert len(children) == 2
+        for child in children:
+            assert child.info.status == "FINISHED"
+            for key in ("asc", "dunn", "majority_accuracy", "hungarian_accuracy", "nmi", "ari",
+                        "fit_seconds", "metric_seconds", "trial_number"):
+                assert key in child.data.metrics
+        best = max(children, key=lambda run: run.data.metrics["asc"])
+        assert cell.data.metrics["asc"] == pytest.approx(best.data.metrics["asc"])
+        assert cell.data.metrics["trials_complete"] == 2
+        for name, value in best.data.params.items():
+            if name != "n_clusters":
+                assert cell.data.tags["best." + name] == value
+
+
+def test_run_records_complete_trials_in_the_optuna_study(digits_run):
+    folder, _ = digits_run
+    storage = f"sqlite:///{folder / 'optuna.db'}"
+    summaries = optuna.get_all_study_summaries(storage)
+    assert len(summaries) == 2
+    for summary in summaries:
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        states = [trial.state for trial in study.trials]
+        assert states == [optuna.trial.TrialState.COMPLETE] * 2
+        clusterer = summary.study_name.split(".")[2]
+        assert study.trials[0].params == CLUSTERERS.get(clusterer).default_params()
+
+
+def test_same_command_resumes_and_runs_only_the_missing_trials(digits_run):
+    folder, args = digits_run
+    more = [arg if arg != "2" else "3" for arg in args]
+    assert main(more) == 0
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    cells = runs_by_role(client, "cell")
+    assert len(cells) == 2
+    trials = runs_by_role(client, "trial")
+    assert len(trials) == 6
+    numbers = sorted(int(run.data.tags["optuna.trial_number"]) for run in trials)
+    assert numbers == [0, 0, 1, 1, 2, 2]
+    assert main(more) == 0
+    assert len(runs_by_role(client, "trial")) == 6
+
+
+def test_report_writes_one_row_per_cell(digits_run, tmp_path, capsys):
+    folder, _ = digits_run
+    out = tmp_path / "results"
+    code = main(["report", "--dataset", "digits", "--tracking-uri",
+                 f"sqlite:///{folder / 'mlflow.db'}", "--out", str(out)])
+    assert code == 0
+    table = pd.read_csv(out / "digits" / "comparison.csv")
+    assert list(table.columns) == ["extractor", "clusterer", "trials", "asc", "dunn",
+                                   "majority_accuracy", "hungarian_accuracy", "nmi", "ari",
+                                   "fit_seconds"]
+    assert sorted(table["clusterer"]) == ["kmeans", "minibatch_kmeans"]
+    assert (table["hungarian_accuracy"] > 0.5).all()
+    printed = capsys.readouterr().out
+    assert "| raw | kmeans |" in printed
+    assert (out / "digits" / "comparison.md").read_text() in printed
+
+
+def test_trial_that_raises_is_failed_in_both_stores_and_the_study_goes_on(tmp_path):
+    same = np.zeros((30, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "flat.npz", x=same, y=np.arange(30) % 2)
+    code = main(["run", "--dataset", f"npz:{tmp_path / 'flat.npz'}", "--extractors", "raw",
+                 "--clusterers", "kmeans", "--trials", "2", *stores(tmp_path)])
+    assert code == 0
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    trials = runs_by_role(client, "trial")
+    assert len(trials) == 2
+    assert all(run.info.status == "FAILED" for run in trials)
+    assert all("cluster" in run.data.tags["error"] for run in trials)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    (cell,) = runs_by_role(client, "cell")
+    assert cell.info.status == "FINISHED"
+    assert cell.data.metrics["trials_failed"] == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--dataset", "nope"], "unknown dataset 'nope'"),
+        (["--extractors", "pixels"], "unknown extractor 'pixels'; choose from: raw"),
+        (["--clusterers", "dbscan"], "unknown clusterer 'dbscan'; choose from: kmeans"),
+        (["--objective", "speed"], "unknown objective 'speed'; choose from: asc"),
+        (["--trials", "0"], "--trials must be at least 1"),
+        (["--n-clusters", "1"], "--n-clusters must be integers of at least 2"),
+        (["--n-clusters", "5000"], "above the number of images (1797)"),
+        (["--dataset", "mnist", "--data-dir", "EMPTY"], "t10k-images-idx3-ubyte"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
+    flags = [str(tmp_path) if flag == "EMPTY" else flag for flag in flags]
+    code = main(["--quiet", "run", "--extractors", "raw", *flags, *stores(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert expected in err
+    assert "Traceback" not in err
+    database = tmp_path / "mlflow.db"
+    if database.exists():
+        with sqlite3.connect(database) as connection:
+            assert connection.execute(
+                "select count(*) from runs where status = 'RUNNING'"
+            ).fetchone() == (0,)
+
+
+def test_ctrl_c_leaves_no_run_running_and_resume_continues(tmp_path, shared_data):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [*CLI, "run", "--dataset", "mnist", "--data-dir", str(shared_data / "mnist"),
+               "--limit", "4000", "--extractors", "raw", "--clusterers", "kmeans",
+               "--trials", "40", *stores(tmp_path)]
+    process = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, text=True)
+    database = tmp_path / "mlflow.db"
+    deadline = time.monotonic() + 120
+    running = 0
+    while time.monotonic() < deadline and running == 0:
+        time.sleep(0.5)
+        if database.exists():
+            try:
+                with sqlite3.connect(database) as connection:
+                    running = connection.execute(
+                        "select count(*) from runs r join tags t on r.run_uuid = t.run_uuid "
+                        "where r.status = 'RUNNING' and t.key = ? and t.value = 'trial'",
+                        (ROLE_TAG,),
+                    ).fetchone()[0]
+            except sqlite3.OperationalError:
+                running = 0
+    assert running, "no trial run started within 120 s"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "interrupted" in err.splitlines()[-1]
+    with sqlite3.connect(database) as connection:
+        statuses = dict(connection.execute("select status, count(*) from runs group by status"))
+    assert "RUNNING" not in statuses
+    assert statuses.get("KILLED", 0) >= 2
