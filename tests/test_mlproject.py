@@ -1,0 +1,42 @@
+"""`mlflow run mlproject` offline: the cell runs nest under the run MLflow opened."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from clustering.tracking import ROLE_TAG
+
+PROJECT = Path(__file__).resolve().parent.parent / "mlproject"
+
+
+def test_mlflow_run_logs_cells_under_the_project_run(tmp_path):
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [mlflow, "run", str(PROJECT), "--env-manager", "local", "--experiment-name", "digits",
+         "-P", "dataset=digits", "-P", "trials=2", "-P", "extractors=raw",
+         "-P", "clusterers=kmeans,minibatch_kmeans"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("digits")
+    runs = client.search_runs([experiment.experiment_id])
+    top = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    assert len(top) == 1, "exactly one top-level run: the one mlflow run opened"
+    (project_run,) = top
+    assert project_run.info.status == "FINISHED"
+    assert project_run.data.tags.get("mlflow.project.entryPoint") == "main"
+    cells = [run for run in runs if run.data.tags.get(ROLE_TAG) == "cell"]
+    assert len(cells) == 2
+    assert {run.data.tags["mlflow.parentRunId"] for run in cells} == {project_run.info.run_id}
+    trials = [run for run in runs if run.data.tags.get(ROLE_TAG) == "trial"]
+    assert len(trials) == 4
+    cell_ids = {run.info.run_id for run in cells}
+    assert all(run.data.tags["mlflow.parentRunId"] in cell_ids for run in trials)
