@@ -1,0 +1,26 @@
+"""Feature extractors, registered by name: raw, dense_ae, conv_ae, unet, vae.
+
+Import order is registration order, which is the order `all` expands to and reports list.
+"""
+
+# isort: off
+from clustering.extractors.base import EXTRACTORS, Extractor
+from clustering.extractors.raw import RawPixels
+from clustering.extractors.dense_ae import DenseAutoencoder
+from clustering.extractors.conv_ae import ConvAutoencoder
+from clustering.extractors.unet import UNet
+from clustering.extractors.vae import VariationalAutoencoder
+from clustering.extractors.keras_base import KerasExtractor, TrainingDiverged
+# isort: on
+
+__all__ = [
+    "EXTRACTORS",
+    "ConvAutoencoder",
+    "DenseAutoencoder",
+    "Extractor",
+    "KerasExtractor",
+    "RawPixels",
+    "TrainingDiverged",
+    "UNet",
+    "VariationalAutoencoder",
+]
