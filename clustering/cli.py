@@ -1,14 +1,24 @@
 """The `clustering-bench` command: parse flags, call the library, print results."""
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 from clustering.config import OBJECTIVES, RunConfig, resolve_tracking_uri
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+MLFLOW_CLIENT_DEFAULTS = {  # environment defaults for the MLflow client (a user's value wins)
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # a "View run" line per trial otherwise
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # `report` downloads pictures one by one
+}
 
 
 def _int_list(text: str) -> list[int]:
@@ -24,6 +34,42 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `run` and `worker`: data, cells, search, stores, faults."""
+    parser.add_argument("--config", help="YAML suite file with run options (flags override it)")
+    parser.add_argument("--dataset", help="digits (default), mnist, fashion_mnist, cifar10, "
+                        "npz:PATH or folder:PATH")
+    parser.add_argument("--data-dir", help="folder holding the dataset's files")
+    parser.add_argument("--split", choices=["test", "train", "all"])
+    parser.add_argument("--limit", type=int, help="class-stratified subset of N images")
+    parser.add_argument("--color", action="store_true", default=None, help="keep RGB channels")
+    parser.add_argument("--extractors", "--extractor", dest="extractors", type=_names,
+                        help="comma list or 'all' (default)")
+    parser.add_argument("--clusterers", "--clusterer", dest="clusterers", type=_names,
+                        help="comma list or 'all' (default)")
+    parser.add_argument("--trials", type=int, help="complete trials per cell (default 3)")
+    parser.add_argument("--objective", help=f"one of {', '.join(OBJECTIVES)} (default asc)")
+    parser.add_argument("--n-clusters", type=_int_list,
+                        help="k, or a comma list to search over (default: number of classes)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default MLFLOW_TRACKING_URI "
+                        "or sqlite:///mlflow.db)")
+    parser.add_argument("--storage", help="Optuna storage: sqlite:///PATH (default optuna.db "
+                        "beside the MLflow database), journal:PATH (processes on one machine) "
+                        "or postgresql+psycopg2://USER:PASSWORD@HOST/DB (several machines)")
+    parser.add_argument("--cache-dir", help="feature cache folder (default .feature-cache)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    parser.add_argument("--metric-sample-size", type=int,
+                        help="estimate ASC and Dunn on a random sample of this many images")
+    parser.add_argument("--heartbeat-interval", type=int,
+                           help="seconds between a running trial's heartbeats (default 60)")
+    parser.add_argument("--grace-period", type=int,
+                           help="seconds without a heartbeat before a trial counts as lost and is "
+                           "run again (default 120)")
+    parser.add_argument("--retries", type=int,
+                           help="retries, 2 s doubling, while a store is unreachable (default 5)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clustering-bench",
@@ -33,30 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="tune every (extractor, clusterer) cell on a dataset")
-    run.add_argument("--config", help="YAML suite file with run options (flags override it)")
-    run.add_argument("--dataset", help="digits (default), mnist, fashion_mnist, cifar10, "
-                     "npz:PATH or folder:PATH")
-    run.add_argument("--data-dir", help="folder holding the dataset's files")
-    run.add_argument("--split", choices=["test", "train", "all"])
-    run.add_argument("--limit", type=int, help="class-stratified subset of N images")
-    run.add_argument("--color", action="store_true", default=None, help="keep RGB channels")
-    run.add_argument("--extractors", type=_names, help="comma list or 'all' (default)")
-    run.add_argument("--clusterers", type=_names, help="comma list or 'all' (default)")
-    run.add_argument("--trials", type=int, help="complete trials per cell (default 3)")
-    run.add_argument("--objective", help=f"one of {', '.join(OBJECTIVES)} (default asc)")
-    run.add_argument("--n-clusters", type=_int_list,
-                     help="k, or a comma list to search over (default: number of classes)")
-    run.add_argument("--seed", type=int, help="random seed (default 0)")
-    run.add_argument("--tracking-uri", help="MLflow tracking URI (default MLFLOW_TRACKING_URI "
-                     "or sqlite:///mlflow.db)")
-    run.add_argument("--storage", help="Optuna storage URL or journal:PATH (default: optuna.db "
-                     "beside the MLflow database)")
-    run.add_argument("--cache-dir", help="feature cache folder (default .feature-cache)")
-    run.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
-    run.add_argument("--metric-sample-size", type=int,
-                     help="estimate ASC and Dunn on a random sample of this many images")
+    _add_run_options(run)
+    run.add_argument("--workers", type=int,
+                     help="worker processes on this machine sharing one storage (default 1)")
 
-    report = commands.add_parser("report", help="MLflow runs -> comparison tables in results/")
+    worker = commands.add_parser(
+        "worker", help="join a cell's study (same options as run) and take its trials"
+    )
+    _add_run_options(worker)
+
+    report = commands.add_parser(
+        "report", help="MLflow runs -> tables, figures and report.html in results/<dataset>/"
+    )
     report.add_argument("--dataset", default="digits")
     report.add_argument("--tracking-uri")
     report.add_argument("--out", default="results", help="output folder (default results)")
@@ -86,6 +120,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "cache_dir": args.cache_dir,
         "use_cache": False if args.no_cache else None,
         "metric_sample_size": args.metric_sample_size,
+        "workers": getattr(args, "workers", None),
+        "heartbeat_interval": args.heartbeat_interval,
+        "grace_period": args.grace_period,
+        "retries": args.retries,
     }
     if args.config:
         return RunConfig.from_yaml(args.config, **flags)
@@ -93,10 +131,33 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def command_run(args) -> int:
-    from clustering.runner import run_benchmark
+    config = config_from_args(args).validate()
+    parent_run_id = os.environ.get("MLFLOW_RUN_ID")
+    if config.workers > 1:
+        from clustering.workers import run_workers
+
+        worker_args = ("--quiet",) if args.quiet else ()
+        summaries = run_workers(config, parent_run_id, worker_args)
+    else:
+        from clustering.runner import run_benchmark
+
+        summaries = run_benchmark(config, parent_run_id=parent_run_id)
+    _print_summaries(args, config, summaries)
+    return 0
+
+
+def command_worker(args) -> int:
+    from clustering.workers import work
 
     config = config_from_args(args).validate()
-    summaries = run_benchmark(config, parent_run_id=os.environ.get("MLFLOW_RUN_ID"))
+    summaries = work(config, parent_run_id=os.environ.get("MLFLOW_RUN_ID"))
+    _print_summaries(args, config, summaries)
+    return 0
+
+
+def _print_summaries(args, config, summaries) -> None:
+    from clustering.storage import redact
+
     if not args.quiet:
         print(f"\n{'extractor':<10} {'clusterer':<17} {'done':>4} {'pruned':>6} {'failed':>6} "
               f"{'best ' + config.objective:>14} {'seconds':>8}")
@@ -104,9 +165,8 @@ def command_run(args) -> int:
             best = "-" if s.best_value is None else f"{s.best_value:.4f}"
             print(f"{s.extractor:<10} {s.clusterer:<17} {s.complete:>4} {s.pruned:>6} "
                   f"{s.failed:>6} {best:>14} {s.seconds:>8.1f}")
-        print(f"\ntracking: {config.tracking_uri}\nstudies:  {config.storage}\n"
+        print(f"\ntracking: {config.tracking_uri}\nstudies:  {redact(config.storage)}\n"
               f"next:     clustering-bench report --dataset {config.dataset}")
-    return 0
 
 
 def command_report(args) -> int:
@@ -115,7 +175,9 @@ def command_report(args) -> int:
     written = write_report(resolve_tracking_uri(args.tracking_uri), args.dataset, args.out)
     if not args.quiet:
         print(written["markdown"], end="")
-        print(f"\nwrote {written['csv']} and {written['markdown_path']}")
+        print(f"\nwrote {written['csv']}, {written['markdown_path']}, {written['trials_csv']}, "
+              f"{len(written['figures'])} figures, {len(written['pictures'])} cell pictures and "
+              f"{written['html']} in {written['seconds']:.1f} s")
     return 0
 
 
@@ -140,41 +202,76 @@ def command_list(args) -> int:
 
 COMMANDS = {
     "run": command_run,
+    "worker": command_worker,
     "report": command_report,
     "datasets": command_datasets,
     "list": command_list,
 }
 
 
-def configure_logging(quiet: bool) -> None:
+def configure_logging(quiet: bool, worker: bool = False) -> None:
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(message)s",
+        format="%(asctime)s [%(process)d] %(message)s" if worker else "%(asctime)s %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,
         force=True,
     )
     for noisy in ("mlflow", "optuna", "alembic", "absl", "tensorflow", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retries: we report the outcome
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # an unreachable tracking server fails in seconds, not minutes; workers retry on their own
+    for name, value in MLFLOW_CLIENT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: the current trial fails cleanly, runs are closed, exit 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum, frame) -> None:
+    for name in (signal.SIGINT, signal.SIGTERM):  # a second signal must not break the cleanup
+        signal.signal(name, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """SIGINT and SIGTERM raise Interrupted while the command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {name: signal.signal(name, _interrupt) for name in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.quiet)
+    configure_logging(args.quiet, worker=args.command == "worker")
     try:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return COMMANDS[args.command](args)
+        with _signals_interrupt():
+            return COMMANDS[args.command](args)
     except ValueError as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"clustering-bench: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("clustering-bench: interrupted; run the same command again to resume",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as error:
+        signum = getattr(error, "signum", signal.SIGINT)
+        print(f"clustering-bench: interrupted by {signal.Signals(signum).name}; "
+              "run the same command again to resume", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

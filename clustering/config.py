@@ -33,6 +33,10 @@ class RunConfig:
     cache_dir: str = ".feature-cache"
     use_cache: bool = True
     metric_sample_size: int | None = None
+    workers: int = 1
+    heartbeat_interval: int = 60
+    grace_period: int = 120
+    retries: int = 5
 
     def validate(self) -> "RunConfig":
         """Check every field and expand `all`; returns self. Raises BenchError naming the fix."""
@@ -63,7 +67,29 @@ class RunConfig:
             )
         self.tracking_uri = resolve_tracking_uri(self.tracking_uri)
         self.storage = self.storage or default_storage(self.tracking_uri)
+        self._validate_scaling()
         return self
+
+    def _validate_scaling(self) -> None:
+        if self.workers < 1:
+            raise BenchError(f"--workers must be at least 1, got {self.workers}")
+        if self.heartbeat_interval < 1:
+            raise BenchError(
+                f"--heartbeat-interval must be at least 1 second, got {self.heartbeat_interval}"
+            )
+        if self.grace_period <= self.heartbeat_interval:
+            raise BenchError(
+                f"--grace-period ({self.grace_period} s) must be longer than "
+                f"--heartbeat-interval ({self.heartbeat_interval} s); twice as long is usual"
+            )
+        if self.retries < 0:
+            raise BenchError(f"--retries must be 0 or more, got {self.retries}")
+        if self.workers > 1 and self.storage.startswith("sqlite"):
+            raise BenchError(
+                f"--workers {self.workers} needs a storage that several processes share, not "
+                f"SQLite: pass --storage journal:optuna.log (one machine) or "
+                "postgresql+psycopg2://USER:PASSWORD@HOST/DB (several machines)"
+            )
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides) -> "RunConfig":

@@ -8,7 +8,8 @@ from clustering import datasets
 from clustering.cache import FeatureCache
 from clustering.config import RunConfig
 from clustering.errors import BenchError
-from clustering.search import Cell, CellSummary, make_storage, run_cell
+from clustering.search import Cell, CellSummary, run_cell, stale_trial_handler
+from clustering.storage import make_storage
 from clustering.tracking import Tracker
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,12 @@ def run_benchmark(config: RunConfig, parent_run_id: str | None = None) -> list[C
     cells = build_cells(config)
     tracker = Tracker(config.tracking_uri)
     tracker.check_reachable()
-    storage = make_storage(config.storage)
+    storage = make_storage(
+        config.storage,
+        heartbeat_interval=config.heartbeat_interval,
+        grace_period=config.grace_period,
+        on_stale=stale_trial_handler(tracker),
+    )
     if parent_run_id:
         experiment_id = tracker.client.get_run(parent_run_id).info.experiment_id
     else:

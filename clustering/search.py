@@ -10,16 +10,17 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from clustering import pipeline, plots
+from clustering import cell_pictures, pipeline, plots
 from clustering.cache import FeatureCache
 from clustering.clusterers import CLUSTERERS
-from clustering.errors import BenchError
 from clustering.extractors import EXTRACTORS
-from clustering.tracking import Tracker
+from clustering.storage import make_storage  # noqa: F401  (its home was here)
+from clustering.tracking import WORKER_TAG, Tracker
 
 logger = logging.getLogger(__name__)
 
 DONE_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+PICTURES_TAG = "pictures.trial_number"  # on the cell run: the trial its pictures/ show
 
 
 @dataclass
@@ -105,12 +106,14 @@ class Objective:
         experiment_id: str,
         cell_run_id: str,
         cache: FeatureCache | None,
+        worker: str | None = None,
     ):
         self.cell = cell
         self.tracker = tracker
         self.experiment_id = experiment_id
         self.cell_run_id = cell_run_id
         self.cache = cache
+        self.worker = worker  # "host:pid", tagged on each trial run (None: untagged)
 
     def suggest(self, trial: optuna.Trial) -> tuple[dict, dict]:
         cell = self.cell
@@ -131,6 +134,7 @@ class Objective:
             cell.study_name,
             trial.number,
             {**trial.params, "n_clusters": clusterer_params["n_clusters"]},
+            tags={WORKER_TAG: self.worker} if self.worker else None,
         )
         trial.set_user_attr("mlflow_run_id", run_id)
         label = f"[{cell.extractor} x {cell.clusterer}] trial {trial.number}"
@@ -206,8 +210,8 @@ class Objective:
         scores["fit_seconds"] = extraction.extract_seconds + scores["cluster_seconds"]
         scores["n_features"] = float(extraction.features.shape[1])
         tags = {"feature_cache": "hit" if extraction.cache_hit else "miss"}
-        if extraction.cache_hit:
-            scores["cache_seconds_saved"] = extraction.seconds_saved
+        # logged on every trial (0 on a miss) so every cell run gets the same metric names
+        scores["cache_seconds_saved"] = extraction.seconds_saved
         if cell.metric_sample_size is not None:
             tags["metric_sample_size"] = cell.metric_sample_size
             tags["metric_random_state"] = cell.seed
@@ -240,9 +244,7 @@ def run_cell(
     """Run the trials still missing from the cell's study (up to `trials` complete or pruned),
     each as a child run of the cell run, then copy the best trial onto the cell run."""
     started = time.perf_counter()
-    study = open_study(cell, storage)
-    cell_run_id = open_cell_run(cell, tracker, experiment_id, parent_run_id)
-    study.set_user_attr("mlflow_cell_run_id", cell_run_id)
+    study, cell_run_id = prepare_cell(cell, storage, tracker, experiment_id, parent_run_id)
     counts = count_states(study)
     missing = trials - sum(counts[state] for state in DONE_STATES)
     logger.info(
@@ -257,6 +259,7 @@ def run_cell(
         if missing > 0:
             objective = Objective(cell, tracker, experiment_id, cell_run_id, cache)
             study.optimize(objective, n_trials=missing, catch=(Exception,), gc_after_trial=True)
+        log_cell_pictures(study, cell, tracker, cell_run_id, cache)
     except BaseException:
         status = "KILLED"
         raise
@@ -264,6 +267,37 @@ def run_cell(
         summary = summarize(study, cell, tracker, cell_run_id, time.perf_counter() - started)
         tracker.finish(cell_run_id, status)
     return summary
+
+
+def prepare_cell(
+    cell: Cell, storage, tracker: Tracker, experiment_id: str, parent_run_id: str | None = None
+) -> tuple[optuna.Study, str]:
+    """The cell's study and its MLflow cell run, each created if missing (one process at a
+    time: creating them from several at once races). Returns (study, cell_run_id)."""
+    study = open_study(cell, storage)
+    cell_run_id = open_cell_run(cell, tracker, experiment_id, parent_run_id)
+    if study.user_attrs.get("mlflow_cell_run_id") != cell_run_id:
+        study.set_user_attr("mlflow_cell_run_id", cell_run_id)
+    return study, cell_run_id
+
+
+def stale_trial_handler(tracker: Tracker):
+    """For make_storage's `on_stale`: mark the MLflow run of a trial failed by the heartbeat."""
+
+    def on_stale(study, trial) -> None:
+        # by number first: a re-queued trial carries its predecessor's user attributes, and a
+        # worker may die between creating the run and noting its id on the trial
+        cell_run_id = study.user_attrs.get("mlflow_cell_run_id")
+        run_id = tracker.find_trial_run(cell_run_id, trial.number) if cell_run_id else None
+        run_id = run_id or trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            tracker.mark_lost(
+                run_id,
+                f"stale: trial {trial.number} had no heartbeat within the grace period (its "
+                "worker was killed or lost); Optuna failed it and queued it again",
+            )
+
+    return on_stale
 
 
 def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_id) -> str:
@@ -322,21 +356,29 @@ def summarize(study, cell, tracker, cell_run_id, seconds) -> CellSummary:
     )
 
 
-def make_storage(url: str):
-    """An Optuna storage for a URL: `journal:PATH` for a journal file, else an SQLAlchemy URL."""
+def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
+    """Draw the best complete trial's pictures (cell_pictures.draw) onto the cell run under
+    `pictures/`, once per best trial (tag PICTURES_TAG); a failure is logged, never raised."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not complete:
+        return
+    best = max(complete, key=lambda t: t.value)
+    if tracker.client.get_run(cell_run_id).data.tags.get(PICTURES_TAG) == str(best.number):
+        return
     try:
-        if url.startswith("journal:"):
-            from optuna.storages.journal import JournalFileBackend
-
-            return optuna.storages.JournalStorage(JournalFileBackend(url[len("journal:") :]))
-        engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        objective = Objective(cell, tracker, "", cell_run_id, cache)
+        extractor_params, clusterer_params = objective.suggest(
+            optuna.trial.FixedTrial(best.params)
+        )
+        figures = cell_pictures.draw(cell, extractor_params, clusterer_params, cache)
+        for name, figure in figures.items():
+            tracker.log_figure(cell_run_id, figure, name, "pictures")
+            plots.close(figure)
     except Exception as error:
-        first_line = (str(error).strip().splitlines() or [repr(error)])[0]
-        raise BenchError(
-            f"cannot open the Optuna storage {url}: {first_line}; "
-            "start it or pass another --storage"
-        ) from None
+        logger.warning("pictures of %s x %s (trial %d) failed: %s: %s", cell.extractor,
+                       cell.clusterer, best.number, type(error).__name__, error)
+        return
+    tracker.log(cell_run_id, tags={PICTURES_TAG: best.number})
 
 
 def _metric_progress(label: str):

@@ -4,6 +4,7 @@ Everything goes through an explicit `MlflowClient`, so no global active-run stac
 several processes can log into the same store.
 """
 
+import functools
 import logging
 import math
 import tempfile
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 ROLE_TAG = "clustering_bench.role"
 STUDY_TAG = "clustering_bench.study"
+WORKER_TAG = "clustering_bench.worker"
 BEST_PREFIX = "best."
 MAX_BATCH = 100
 
@@ -30,7 +32,11 @@ class Tracker:
 
     def __init__(self, tracking_uri: str):
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+
+    @functools.cached_property
+    def client(self) -> MlflowClient:
+        """Created on first use: for a new SQLite store it runs MLflow's migrations (seconds)."""
+        return MlflowClient(tracking_uri=self.tracking_uri)
 
     def check_reachable(self) -> None:
         """Raise BenchError naming the URI if the store cannot be read."""
@@ -77,15 +83,23 @@ class Tracker:
         all_tags = {**tags, ROLE_TAG: "cell", STUDY_TAG: study_name, MLFLOW_RUN_NAME: run_name}
         if parent_run_id:
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+        all_tags = {key: _text(value) for key, value in all_tags.items()}  # REST needs str
         run = self.client.create_run(experiment_id, tags=all_tags, run_name=run_name)
         self.log(run.info.run_id, params=params)
         return run.info.run_id
 
     def start_trial_run(
-        self, experiment_id: str, cell_run_id: str, study_name: str, number: int, params: dict
+        self,
+        experiment_id: str,
+        cell_run_id: str,
+        study_name: str,
+        number: int,
+        params: dict,
+        tags: dict | None = None,
     ) -> str:
         """A child run for trial `number` of the study, nested under the cell run."""
         tags = {
+            **(tags or {}),
             ROLE_TAG: "trial",
             STUDY_TAG: study_name,
             MLFLOW_PARENT_RUN_ID: cell_run_id,
@@ -105,7 +119,8 @@ class Tracker:
         tags: dict | None = None,
         step: int = 0,
     ) -> None:
-        """Log finite metrics, params and tags in batches of at most 100 entries."""
+        """Log finite metrics, params and tags in batches of at most 100 entries of each kind,
+        one request per batch (each request costs a round trip to a tracking server)."""
         timestamp = int(time.time() * 1000)
         metric_entities = [
             Metric(key, float(value), timestamp, step)
@@ -114,12 +129,14 @@ class Tracker:
         ]
         param_entities = [Param(key, _text(value)) for key, value in (params or {}).items()]
         tag_entities = [RunTag(key, _text(value)) for key, value in (tags or {}).items()]
-        for start in range(0, len(metric_entities), MAX_BATCH):
-            self.client.log_batch(run_id, metrics=metric_entities[start : start + MAX_BATCH])
-        for start in range(0, len(param_entities), MAX_BATCH):
-            self.client.log_batch(run_id, params=param_entities[start : start + MAX_BATCH])
-        for start in range(0, len(tag_entities), MAX_BATCH):
-            self.client.log_batch(run_id, tags=tag_entities[start : start + MAX_BATCH])
+        longest = max(len(metric_entities), len(param_entities), len(tag_entities))
+        for start in range(0, longest, MAX_BATCH):
+            self.client.log_batch(
+                run_id,
+                metrics=metric_entities[start : start + MAX_BATCH],
+                params=param_entities[start : start + MAX_BATCH],
+                tags=tag_entities[start : start + MAX_BATCH],
+            )
 
     def log_best(self, cell_run_id: str, params: dict, metrics: dict, step: int) -> None:
         """Copy the best trial onto the cell run: metrics (step = complete trials so far, so the
@@ -138,6 +155,38 @@ class Tracker:
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         """End a run with FINISHED, FAILED or KILLED."""
         self.client.set_terminated(run_id, status=status)
+
+    def mark_lost(self, run_id: str, reason: str) -> None:
+        """Mark FAILED, with `reason` as its error tag, a trial run whose Optuna trial failed
+        without its worker saying so (worker killed, outage); a KILLED or FAILED run is kept."""
+        if self.client.get_run(run_id).info.status in ("FAILED", "KILLED"):
+            return
+        self.log(run_id, tags={"optuna.state": "FAIL", "error": reason})
+        self.finish(run_id, "FAILED")
+
+    def find_trial_run(self, cell_run_id: str, number: int) -> str | None:
+        """The id of the run of trial `number` under the cell run, None if there is none."""
+        experiment_id = self.client.get_run(cell_run_id).info.experiment_id
+        query = (f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{cell_run_id}' and "
+                 f"tags.`optuna.trial_number` = '{number}'")
+        found = self.client.search_runs([experiment_id], filter_string=query, max_results=1)
+        return found[0].info.run_id if found else None
+
+    def trial_runs(self, experiment_id: str, study_name: str) -> list:
+        """Every trial run of the study (all pages)."""
+        query = f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study_name}'"
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs(
+                [experiment_id],
+                filter_string=query,
+                max_results=1000,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
 
 
 def _text(value) -> str:
