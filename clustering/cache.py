@@ -17,17 +17,20 @@ logger = logging.getLogger(__name__)
 @dataclass
 class CacheEntry:
     """What one extractor configuration produced: codes (n, d) float32, reconstructions of the
-    first images (m, h, w, c) or None, and how long the extraction took (seconds)."""
+    first images (m, h, w, c) or None, how long the extraction took (seconds), and the fitted
+    decoder (codes -> images) as the bytes of a `.keras` file, or None when the model has none."""
 
     features: np.ndarray
     reconstructions: np.ndarray | None
     extract_seconds: float
+    decoder: bytes | None = None
 
 
 def cache_key(digest: str, preprocessing: dict, extractor: str, params: dict, seed: int) -> str:
     """A hex key for one (data, preprocessing, extractor, params, seed) combination."""
     payload = json.dumps(
         {
+            "format": 2,  # 2: entries keep the decoder; entries of format 1 are never read
             "digest": digest,
             "preprocessing": preprocessing,
             "extractor": extractor,
@@ -59,23 +62,26 @@ class FeatureCache:
                 checksum = str(data["checksum"])
                 reconstructions = data["reconstructions"] if "reconstructions" in data else None
                 extract_seconds = float(data["extract_seconds"])
-            if _checksum(features) != checksum or features.ndim != 2:
+                decoder = data["decoder"].tobytes() if "decoder" in data else None
+            if _checksum(features, decoder) != checksum or features.ndim != 2:
                 raise ValueError("checksum mismatch")
         except Exception as error:  # any unreadable entry is recomputed, never trusted
             logger.warning("feature cache entry %s is corrupt (%s); recomputing", path, error)
             path.unlink(missing_ok=True)
             return None
-        return CacheEntry(features, reconstructions, extract_seconds)
+        return CacheEntry(features, reconstructions, extract_seconds, decoder)
 
     def put(self, key: str, entry: CacheEntry) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         arrays = {
             "features": entry.features,
-            "checksum": np.array(_checksum(entry.features)),
+            "checksum": np.array(_checksum(entry.features, entry.decoder)),
             "extract_seconds": np.array(entry.extract_seconds),
         }
         if entry.reconstructions is not None:
             arrays["reconstructions"] = entry.reconstructions
+        if entry.decoder is not None:
+            arrays["decoder"] = np.frombuffer(entry.decoder, dtype=np.uint8)
         handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as stream:
@@ -86,5 +92,8 @@ class FeatureCache:
                 os.unlink(temporary)
 
 
-def _checksum(features: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(features).tobytes()).hexdigest()
+def _checksum(features: np.ndarray, decoder: bytes | None = None) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(features).tobytes())
+    if decoder is not None:
+        digest.update(decoder)
+    return digest.hexdigest()

@@ -10,6 +10,7 @@ on as many threads as BLAS would use, each with single-threaded BLAS, and are me
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,14 @@ class ScanResult:
 
 def n_threads() -> int:
     """Tile threads: as many as the BLAS library would use (so OMP_NUM_THREADS etc. apply)."""
-    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    counts = [info["num_threads"] for info in _blas().info()]
     return max(1, max(counts, default=1))
+
+
+@functools.cache
+def _blas():
+    """The BLAS libraries' thread controls, found once (a fresh search costs milliseconds)."""
+    return ThreadpoolController().select(user_api="blas")
 
 
 def default_chunk_size(n_samples: int, threads: int = 1) -> int:
@@ -65,7 +72,11 @@ def sort_by_label(X: np.ndarray, codes: np.ndarray, n_clusters: int):
     order = np.argsort(codes, kind="stable")
     varying = np.ptp(X, axis=0) > 0
     varying[0] |= not varying.any()
-    Xs = np.asarray(X[np.ix_(order, np.flatnonzero(varying))], dtype=np.float64)
+    every = varying.all()
+    Xs = np.empty((len(X), np.count_nonzero(varying)))
+    for start in range(0, len(X), 512):  # row blocks: cache-sized, no (n, d) temporary
+        rows = X[order[start : start + 512]]
+        Xs[start : start + len(rows)] = rows if every else rows.compress(varying, axis=1)
     bounds = np.zeros(n_clusters + 1, dtype=np.int64)
     np.cumsum(np.bincount(codes, minlength=n_clusters), out=bounds[1:])
     return Xs, bounds
@@ -92,7 +103,10 @@ def scan(
     n = len(Xs)
     chunk = default_chunk_size(n, threads) if chunk_size is None else min(int(chunk_size), n)
     if not silhouette and dunn:
-        centred = (Xs - Xs.mean(axis=0)).astype(np.float32)
+        centred, mean = np.empty(Xs.shape, dtype=np.float32), Xs.mean(axis=0)
+        for start in range(0, n, 4096):  # (x - mean) in float64, rounded once; no (n, d) temp
+            rows = slice(start, start + 4096)
+            np.subtract(Xs[rows], mean, out=centred[rows], casting="same_kind")
         if np.isfinite(np.einsum("ij,ij->i", centred, centred, dtype=np.float64)).all():
             result = _pass(Xs, centred, bounds, False, True, chunk, threads, progress)
             if result is not None:
@@ -166,7 +180,7 @@ def _mapper(threads: int, n_tasks: int):
         return
     pool = ThreadPoolExecutor(threads, thread_name_prefix="metrics-tile")
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas().limit(limits=1):
             yield pool.map
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

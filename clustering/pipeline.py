@@ -2,8 +2,10 @@
 Knows nothing of Optuna or MLflow; the search layer calls it once per trial."""
 
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +22,8 @@ N_RECONSTRUCTIONS = 16
 @dataclass
 class Extraction:
     """Features (n, d) float32, reconstructions of the first images (or None), the fitted
-    extractor (None on a cache hit), whether the cache answered and the seconds it saved."""
+    extractor (None on a cache hit), whether the cache answered, the seconds it saved, and the
+    decoder kept by the cache (`.keras` bytes; None on a miss or when the model has none)."""
 
     features: np.ndarray
     reconstructions: np.ndarray | None
@@ -28,6 +31,18 @@ class Extraction:
     cache_hit: bool
     extract_seconds: float
     seconds_saved: float = 0.0
+    decoder: bytes | None = None
+
+    def decode_function(self):
+        """codes (m, d) -> images (m, h, w, c), from the fitted extractor or the cached decoder;
+        None when the extractor has no decoder (raw pixels, U-Net)."""
+        if self.extractor is not None:
+            has_decoder = getattr(self.extractor, "decoder_", None) is not None
+            return self.extractor.decode if has_decoder else None
+        if self.decoder is None:
+            return None
+        model = load_decoder(self.decoder)
+        return lambda codes: np.asarray(model(np.asarray(codes, np.float32), training=False))
 
 
 @dataclass
@@ -67,6 +82,7 @@ def extract(
                 cache_hit=True,
                 extract_seconds=elapsed,
                 seconds_saved=max(entry.extract_seconds - elapsed, 0.0),
+                decoder=entry.decoder,
             )
     started = time.perf_counter()
     extractor = cls(**params, random_state=seed) if cls.learned else cls(**params)
@@ -82,7 +98,9 @@ def extract(
             f"{extractor_name} produced NaN or infinite features; lower its learning rate"
         )
     if use_cache:
-        cache.put(key, CacheEntry(features, reconstructions, seconds))
+        decoder = getattr(extractor, "decoder_", None)
+        decoder = save_decoder(decoder) if decoder is not None else None
+        cache.put(key, CacheEntry(features, reconstructions, seconds, decoder))
     return Extraction(
         features=features,
         reconstructions=reconstructions,
@@ -103,9 +121,8 @@ def cluster_and_score(
     progress=None,
 ) -> Clustering:
     """Cluster features (n, d) and score the labels against y_true (n,); times in seconds."""
-    clusterer = CLUSTERERS.get(clusterer_name)(**params, random_state=seed)
     started = time.perf_counter()
-    labels = clusterer.fit_predict(features)
+    labels, clusterer = cluster(features, clusterer_name, params, seed=seed)
     cluster_seconds = time.perf_counter() - started
     scores = metrics.evaluate(
         features,
@@ -122,3 +139,28 @@ def cluster_and_score(
         n_clusters_found=float(len(np.unique(labels))),
     )
     return Clustering(labels=labels, clusterer=clusterer, scores=scores)
+
+
+def cluster(features: np.ndarray, clusterer_name: str, params: dict, *, seed: int):
+    """Fit the named clusterer on features (n, d); returns (labels (n,), fitted clusterer)."""
+    clusterer = CLUSTERERS.get(clusterer_name)(**params, random_state=seed)
+    labels = clusterer.fit_predict(features)
+    return labels, clusterer
+
+
+def save_decoder(model) -> bytes:
+    """A Keras model as the bytes of a `.keras` file (for the feature cache)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "decoder.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def load_decoder(data: bytes):
+    """The Keras model saved by `save_decoder` (not compiled: inference only)."""
+    import keras
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "decoder.keras"
+        path.write_bytes(data)
+        return keras.saving.load_model(path, compile=False)

@@ -46,3 +46,17 @@ def test_entry_whose_features_do_not_match_the_checksum_is_a_miss(tmp_path):
     arrays["features"] = arrays["features"] * 2
     np.savez(tmp_path / "k.npz", **arrays)
     assert cache.get("k") is None
+
+
+def test_round_trip_keeps_the_decoder_and_a_changed_decoder_is_a_miss(tmp_path):
+    cache = FeatureCache(tmp_path)
+    features = np.ones((10, 3), np.float32)
+    cache.put("k", CacheEntry(features, None, 1.0, decoder=b"PK\x03\x04 keras bytes"))
+    assert cache.get("k").decoder == b"PK\x03\x04 keras bytes"
+    cache.put("plain", CacheEntry(features, None, 1.0))
+    assert cache.get("plain").decoder is None
+    with np.load(tmp_path / "k.npz") as data:
+        arrays = dict(data)
+    arrays["decoder"] = np.frombuffer(b"PK\x03\x04 other bytes", dtype=np.uint8)
+    np.savez(tmp_path / "k.npz", **arrays)
+    assert cache.get("k") is None

@@ -118,6 +118,23 @@ def test_ties_from_duplicated_integer_points():
     )
 
 
+def test_ties_from_duplicated_real_images(mnist):
+    """100 real images twice: zero distances and many tied distances; with the copies in another
+    cluster than their originals, Dunn's index is exactly 0."""
+    X, y = mnist
+    X = np.vstack([X[:500], X[:100]])
+    same = np.concatenate([y[:500], y[:100]])
+    moved = np.concatenate([y[:500], (y[:100] + 1) % 10])
+    for labels in (same, moved):
+        assert metrics.asc(X, labels, chunk_size=128) == pytest.approx(
+            silhouette_score(X, labels), rel=RTOL
+        )
+        assert metrics.dunn(X, labels, chunk_size=128) == pytest.approx(
+            _reference_dunn(X, labels), rel=RTOL
+        )
+    assert metrics.dunn(X, moved) == _reference_dunn(X, moved) == 0.0
+
+
 def test_dunn_is_exact_where_the_gram_trick_cancels():
     """Far from the origin the Gram trick loses digits; the extreme pairs are recomputed exactly."""
     rng = np.random.default_rng(1)
@@ -250,14 +267,23 @@ def test_label_metrics_reject_length_mismatch():
 # --- memory and progress -----------------------------------------------------------------------
 
 
-def test_memory_stays_far_below_a_full_distance_matrix():
+@pytest.mark.parametrize(
+    "score",
+    [
+        lambda X, labels: metrics.evaluate(X, labels, labels, chunk_size=256),
+        lambda X, labels: metrics.asc(X, labels, chunk_size=256),
+        lambda X, labels: metrics.dunn(X, labels, chunk_size=256),  # float32 screening pass
+    ],
+    ids=["evaluate", "asc", "dunn"],
+)
+def test_memory_stays_far_below_a_full_distance_matrix(score):
     n = 6000
     rng = np.random.default_rng(0)
     X = rng.random((n, 8)).astype(np.float32)
     labels = rng.integers(0, 5, size=n)
     tracemalloc.start()
     try:
-        metrics.evaluate(X, labels, labels, chunk_size=256)
+        score(X, labels)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

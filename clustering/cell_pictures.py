@@ -1,0 +1,99 @@
+"""Pictures of one cell's best configuration: cluster centres as images, members of each
+cluster, the cluster x label counts, and the extractor's reconstructions (and samples).
+
+Arrays in, matplotlib figures out: the search layer re-runs the best trial's configuration
+(the feature cache answers; the clusterer is re-fitted with the same seed, which is cheap) and
+logs the figures onto the cell run.
+"""
+
+import logging
+
+import numpy as np
+
+from clustering import pipeline, plots
+from clustering.extractors import EXTRACTORS
+
+logger = logging.getLogger(__name__)
+
+N_GENERATED = 16
+
+
+def draw(cell, extractor_params: dict, clusterer_params: dict, cache=None) -> dict:
+    """Figures by file name for `cell` (a search.Cell) in one configuration:
+    `centres.png` (raw pixels, or codes decoded when the extractor has a decoder),
+    `cluster_samples.png`, `confusion.png`, `reconstructions.png` (autoencoders) and
+    `generated.png` (extractors that can sample, i.e. the VAE)."""
+    X, y_true = cell.X, cell.y_true
+    extraction = pipeline.extract(
+        X,
+        cell.extractor,
+        extractor_params,
+        seed=cell.seed,
+        digest=cell.digest,
+        preprocessing=cell.preprocessing,
+        cache=cache,
+    )
+    labels, clusterer = pipeline.cluster(
+        extraction.features, cell.clusterer, clusterer_params, seed=cell.seed
+    )
+    figures = {}
+    centres = centre_images(cell.extractor, extraction, clusterer.cluster_centers_, X.shape[1:])
+    if centres is not None:
+        sizes = np.bincount(labels, minlength=len(centres))
+        majority = majority_labels(labels, y_true, len(centres))
+        figures["centres.png"] = plots.centres_grid(centres, sizes, majority)
+    figures["cluster_samples.png"] = plots.cluster_samples_grid(
+        X, labels, y_true, random_state=cell.seed
+    )
+    figures["confusion.png"] = plots.confusion_heatmap(labels, y_true)
+    if extraction.reconstructions is not None:
+        originals = X[: len(extraction.reconstructions)]
+        figures["reconstructions.png"] = plots.reconstruction_grid(
+            originals, extraction.reconstructions
+        )
+    generated = generated_images(cell.extractor, extraction, cell.seed)
+    if generated is not None:
+        figures["generated.png"] = plots.image_grid(generated)
+    return figures
+
+
+def centre_images(extractor_name: str, extraction, centres: np.ndarray, image_shape):
+    """Centres (k, d) as images (k, h, w, c) in [0, 1]: reshaped pixels for `raw`, decoded
+    codes for extractors with a decoder; None where centres do not map to pixels (U-Net)."""
+    if not EXTRACTORS.get(extractor_name).learned:
+        if centres.shape[1] != int(np.prod(image_shape)):
+            return None
+        return np.clip(centres.reshape(len(centres), *image_shape), 0.0, 1.0)
+    decode = extraction.decode_function()
+    if decode is None:
+        logger.info("%s has no decoder: its cluster centres are not drawn", extractor_name)
+        return None
+    images = np.asarray(decode(np.asarray(centres, dtype=np.float32)), dtype=np.float32)
+    return np.clip(images.reshape(len(centres), *image_shape), 0.0, 1.0)
+
+
+def generated_images(extractor_name: str, extraction, seed: int):
+    """N_GENERATED images decoded from z ~ N(0, I) for extractors that sample (the VAE)."""
+    if not hasattr(EXTRACTORS.get(extractor_name), "sample"):
+        return None
+    if extraction.extractor is not None:
+        return extraction.extractor.sample(N_GENERATED, random_state=seed)
+    decode = extraction.decode_function()
+    if decode is None:
+        return None
+    latent_dim = extraction.features.shape[1]
+    z = np.random.default_rng(seed).standard_normal((N_GENERATED, latent_dim))
+    return decode(z.astype(np.float32))
+
+
+def majority_labels(labels: np.ndarray, y_true: np.ndarray, n_clusters: int) -> list:
+    """The most frequent true label of each cluster 0..n_clusters-1 ('-' when empty)."""
+    result = []
+    for cluster in range(n_clusters):
+        members = y_true[labels == cluster]
+        if len(members):
+            values, counts = np.unique(members, return_counts=True)
+            result.append(values[np.argmax(counts)])
+        else:
+            result.append("-")
+    return result

@@ -1,0 +1,48 @@
+"""benchmarks: the runner's --quick smoke run writes the Markdown and JSON records with every field
+(timing values are not checked here: speed belongs to the benchmark, not to the tests)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_run_writes_markdown_and_json(shared_data, tmp_path):
+    command = [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path),
+               "--data-dir", str(shared_data / "mnist")]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| n | asc s |" in done.stdout  # the scaling table is printed
+
+    record = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert {"command", "started", "seconds", "machine", "load_average", "settings", "kmeans",
+            "metrics", "scaling", "memory", "targets"} <= set(record)
+    assert {"cpu", "usable_cpus", "numpy_blas", "versions", "gemm_gflops"} <= set(
+        record["machine"])
+    assert [(r["data"].split()[0], r["dtype"]) for r in record["kmeans"]] == [
+        ("MNIST", "float64"), ("MNIST", "float32"), ("synthetic", "float64"),
+        ("synthetic", "float32")]
+    for row in record["kmeans"]:
+        assert {"ours", "reference", "ratio", "labels_identical", "n_iter", "reference_n_iter",
+                "inertia_rel_diff", "met"} <= set(row)
+        assert row["labels_identical"] and row["n_iter"] == row["reference_n_iter"]
+        assert {"median_s", "min_s", "max_s", "seconds"} <= set(row["ours"])
+    assert [r["metric"] for r in record["metrics"]] == ["asc", "dunn", "asc", "dunn"]
+    for row in record["metrics"]:
+        assert {"ours", "reference", "floor", "ratio", "floor_ratio", "reference_floor_ratio",
+                "gemm_bound_s", "rel_diff", "exact", "met"} <= set(row)
+        assert row["exact"]  # equal to scikit-learn / validclust to 1e-9
+    assert [r["n"] for r in record["scaling"]] == [200, 400, 800]
+    assert record["scaling"][-1]["silhouette_score_s"] is None  # above the reference limit
+    assert record["scaling"][0]["floor_s"] is not None
+    (peak,) = record["memory"]
+    assert peak["metric"] == "dunn" and peak["peak_rss_mib"] >= peak["rss_before_call_mib"] > 0
+    assert all({"claim", "measured", "met"} <= set(t) for t in record["targets"])
+
+    markdown = (tmp_path / "benchmarks.md").read_text()
+    for heading in ("## Targets", "## K-means", "## Silhouette and Dunn", "## Scaling",
+                    "## Peak memory"):
+        assert heading in markdown
+    assert record["machine"]["cpu"] in markdown

@@ -1,0 +1,59 @@
+"""Pictures of a cell's best configuration: centres in pixel space, decoded through a decoder
+that the feature cache keeps, and the figures drawn for raw pixels."""
+
+import numpy as np
+import pytest
+
+from clustering import cell_pictures, datasets, pipeline
+from clustering.cache import FeatureCache
+from clustering.search import Cell
+
+
+@pytest.fixture(scope="module")
+def digits():
+    dataset = datasets.load("digits", limit=200, seed=0)
+    return dataset, datasets.preprocess(dataset.images)
+
+
+def cell_for(digits, extractor: str) -> Cell:
+    dataset, X = digits
+    return Cell(dataset_name="digits", digest=dataset.digest, preprocessing={"limit": 200},
+                X=X, y_true=dataset.labels, extractor=extractor, clusterer="kmeans",
+                n_clusters=[10], objective="asc", seed=0)
+
+
+def test_raw_centres_are_the_clusterer_centres_reshaped_to_images(digits):
+    cell = cell_for(digits, "raw")
+    extraction = pipeline.extract(cell.X, "raw", {}, seed=0, digest=cell.digest,
+                                  preprocessing=cell.preprocessing)
+    labels, clusterer = pipeline.cluster(extraction.features, "kmeans", {"n_clusters": 10},
+                                         seed=0)
+    images = cell_pictures.centre_images("raw", extraction, clusterer.cluster_centers_,
+                                         cell.X.shape[1:])
+    assert images.shape == (10, *cell.X.shape[1:])
+    expected = np.clip(clusterer.cluster_centers_, 0, 1).reshape(images.shape)
+    np.testing.assert_allclose(images, expected)
+    figures = cell_pictures.draw(cell, {}, {"n_clusters": 10})
+    assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png"]
+    assert cell_pictures.majority_labels(labels, cell.y_true, 10) == [
+        np.bincount(cell.y_true[labels == k]).argmax() for k in range(10)]
+
+
+def test_cached_decoder_decodes_centres_like_the_fitted_autoencoder(digits, tmp_path):
+    cell = cell_for(digits, "dense_ae")
+    params = {"code_size": 8, "epochs": 2}
+    cache = FeatureCache(tmp_path)
+    fitted = pipeline.extract(cell.X, "dense_ae", params, seed=0, digest=cell.digest,
+                              preprocessing=cell.preprocessing, cache=cache)
+    cached = pipeline.extract(cell.X, "dense_ae", params, seed=0, digest=cell.digest,
+                              preprocessing=cell.preprocessing, cache=cache)
+    assert not fitted.cache_hit and cached.cache_hit and cached.extractor is None
+    _, clusterer = pipeline.cluster(cached.features, "kmeans", {"n_clusters": 10}, seed=0)
+    centres = clusterer.cluster_centers_
+    from_model = cell_pictures.centre_images("dense_ae", fitted, centres, cell.X.shape[1:])
+    from_cache = cell_pictures.centre_images("dense_ae", cached, centres, cell.X.shape[1:])
+    assert from_cache.shape == (10, *cell.X.shape[1:])
+    np.testing.assert_allclose(from_cache, from_model, atol=1e-6)
+    figures = cell_pictures.draw(cell, params, {"n_clusters": 10}, cache)
+    assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png",
+                               "reconstructions.png"]

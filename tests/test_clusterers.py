@@ -1,0 +1,266 @@
+"""Clusterers: the scratch KMeans against scikit-learn's Lloyd on real MNIST, its edge cases and
+parameter checks, scikit-learn's estimator checks, and the MiniBatchKMeans wrapper."""
+
+import gzip
+
+import numpy as np
+import optuna
+import pytest
+from sklearn import cluster
+from sklearn.datasets import load_digits
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
+
+from clustering.clusterers import CLUSTERERS, KMeans, MiniBatchKMeans
+from clustering.errors import BenchError
+
+N_IMAGES = 2000
+
+
+@pytest.fixture(scope="module")
+def mnist(shared_data):
+    """The first 2000 real MNIST test images, (2000, 784) float64 in [0, 1]."""
+    with gzip.open(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz") as f:
+        raw = f.read(16 + N_IMAGES * 784)
+    return np.frombuffer(raw, np.uint8, offset=16).reshape(N_IMAGES, 784) / 255.0
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits().data
+
+
+@pytest.fixture
+def one_thread():
+    """scikit-learn's MiniBatchKMeans opens an OpenMP region per mini-batch: on a busy machine
+    its spinning threads make a 0.1 s fit take seconds."""
+    with threadpool_limits(1):
+        yield
+
+
+def sklearn_lloyd(X, init, **kwargs):
+    params = dict(n_init=1, max_iter=300, tol=0.0) | kwargs
+    return cluster.KMeans(len(init), init=init, algorithm="lloyd", **params).fit(X)
+
+
+def exact_inertia(X, centers, labels):
+    diff = X.astype(np.float64) - centers.astype(np.float64)[labels]
+    return float(np.einsum("ij,ij->", diff, diff))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+def test_same_labels_inertia_and_iterations_as_sklearn_lloyd(mnist, dtype, tol):
+    X = mnist.astype(dtype)
+    init = X[np.random.default_rng(0).choice(len(X), 10, replace=False)]
+    ours = KMeans(10, init=init, max_iter=300, tol=tol).fit(X)
+    ref = sklearn_lloyd(X, init, tol=tol)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert ours.n_iter_ == ref.n_iter_
+    assert ours.cluster_centers_.dtype == dtype
+    # Ours sums in float64; scikit-learn's float32 inertia carries float32 rounding (~1e-6).
+    assert ours.inertia_ == pytest.approx(
+        exact_inertia(X, ours.cluster_centers_, ours.labels_),
+        rel=1e-6 if dtype == np.float32 else 1e-12,
+    )
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-6 if dtype == np.float64 else 1e-5)
+    np.testing.assert_allclose(
+        ours.cluster_centers_, ref.cluster_centers_, atol=1e-12 if dtype == np.float64 else 1e-5
+    )
+
+
+def test_stops_at_max_iter_like_sklearn(mnist):
+    init = mnist[:10]
+    ours = KMeans(10, init=init, max_iter=3, tol=0).fit(mnist)
+    ref = sklearn_lloyd(mnist, init, max_iter=3)
+    assert ours.n_iter_ == ref.n_iter_ == 3
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)  # relabelled with final centres
+    np.testing.assert_array_equal(ours.predict(mnist), ours.labels_)
+
+
+@pytest.mark.parametrize("init", ["random", "k-means++"])
+def test_seeded_inits_are_deterministic_and_draw_as_sklearn(mnist, init):
+    first = KMeans(10, init=init, random_state=3).fit(mnist)
+    again = KMeans(10, init=init, random_state=3).fit(mnist)
+    np.testing.assert_array_equal(first.labels_, again.labels_)
+    assert first.inertia_ == again.inertia_
+    ref = cluster.KMeans(10, init=init, n_init=1, random_state=3, algorithm="lloyd").fit(mnist)
+    assert first.inertia_ == pytest.approx(ref.inertia_, rel=1e-6)
+    np.testing.assert_array_equal(first.labels_, ref.labels_)
+
+
+def test_n_init_keeps_the_lowest_inertia(mnist):
+    rng = np.random.RandomState(7)  # shared: each fit draws the next initialisation
+    single = [KMeans(10, n_init=1, random_state=rng).fit(mnist).inertia_ for _ in range(4)]
+    best = KMeans(10, n_init=4, random_state=7).fit(mnist)
+    assert len(set(single)) > 1
+    assert best.inertia_ == min(single)
+
+
+def test_empty_cluster_is_reseeded_with_a_far_point(mnist):
+    init = mnist[:5].copy()
+    init[2] = 1e3  # farther from every image than any other centre: empty after one step
+    ours = KMeans(5, init=init, max_iter=100, tol=0).fit(mnist)
+    assert np.isfinite(ours.cluster_centers_).all()
+    assert set(ours.labels_) == set(range(5))
+    np.testing.assert_array_equal(ours.labels_, sklearn_lloyd(mnist, init, max_iter=100).labels_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ties_duplicates_and_a_single_point_cluster_match_sklearn(mnist, dtype):
+    """Two identical initial centres (every image ties between them: the lower index wins, the
+    other empties and is reseeded), 100 duplicated images, and an outlier alone in its cluster."""
+    X = np.vstack([mnist[:600], mnist[:100]]).astype(dtype)
+    X[-1] = 3.0
+    init = X[[0, 1, 1, 2, 3, 4, 5, 6, 7, len(X) - 1]]
+    ours = KMeans(10, init=init, tol=0).fit(X)
+    ref = sklearn_lloyd(X, init)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert ours.n_iter_ == ref.n_iter_
+    assert np.bincount(ours.labels_)[-1] == 1
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exact_ties_from_duplicate_seeds_break_as_in_sklearn(digits, dtype):
+    # Every image three times: "random" seeds twice the same image, so two centres coincide
+    # and their exact ties are broken by BLAS rounding, which depends on the call's shape.
+    X = np.repeat(digits[:300], 3, axis=0).astype(dtype)
+    ref = cluster.KMeans(30, init="random", n_init=1, random_state=1, tol=0).fit(X)
+    ours = KMeans(30, init="random", random_state=1, tol=0).fit(X)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert ours.n_iter_ == ref.n_iter_
+
+
+def test_float32_stays_float32_and_predict_matches_labels(mnist):
+    X = mnist.astype(np.float32)
+    model = KMeans(10, random_state=0).fit(X)
+    assert model.cluster_centers_.dtype == np.float32
+    assert model.labels_.dtype == np.int32
+    assert isinstance(model.inertia_, float) and model.n_features_in_ == 784
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    np.testing.assert_array_equal(model.fit_predict(X), model.labels_)
+
+
+def test_same_result_on_one_thread(mnist):
+    model = KMeans(10, random_state=0).fit(mnist)
+    with threadpool_limits(1):
+        single = KMeans(10, random_state=0).fit(mnist)
+    np.testing.assert_array_equal(single.labels_, model.labels_)
+    assert single.inertia_ == pytest.approx(model.inertia_, rel=1e-12)
+
+
+def test_weighted_fit_with_an_empty_cluster_matches_sklearn(mnist):
+    weights = np.random.default_rng(0).uniform(0.1, 3.0, len(mnist))
+    init = mnist[:8].copy()
+    init[3] = 50.0
+    ours = KMeans(8, init=init, tol=0).fit(mnist, sample_weight=weights)
+    ref = cluster.KMeans(8, init=init, n_init=1, tol=0, algorithm="lloyd")
+    ref.fit(mnist, sample_weight=weights)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    assert ours.n_iter_ == ref.n_iter_
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-9)
+
+
+def test_integer_sample_weight_equals_repeating_samples(digits):
+    weights = np.random.default_rng(0).integers(1, 4, len(digits))
+    init = digits[:6]
+    weighted = KMeans(6, init=init, tol=0).fit(digits, sample_weight=weights)
+    repeated = KMeans(6, init=init, tol=0).fit(np.repeat(digits, weights, axis=0))
+    np.testing.assert_allclose(weighted.cluster_centers_, repeated.cluster_centers_, atol=1e-9)
+    assert weighted.inertia_ == pytest.approx(repeated.inertia_, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_clusters": 1}, "n_clusters=1"),
+        (
+            {"n_clusters": 5000},
+            r"n_clusters=5000 is larger than the number of samples \(1797\); choose 2..1797",
+        ),
+        ({"n_clusters": 2.5}, "n_clusters=2.5"),
+        ({"init": "kmeans"}, "init='kmeans'"),
+        ({"init": np.zeros((3, 5))}, r"init has shape \(3, 5\)"),
+        ({"n_init": 0}, "n_init=0"),
+        ({"max_iter": 0}, "max_iter=0"),
+        ({"tol": -1.0}, "tol=-1.0"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(digits, params, message):
+    with pytest.raises(BenchError, match=message):
+        KMeans(**({"n_clusters": 8} | params)).fit(digits)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_data_is_rejected(digits, bad):
+    X = digits.copy()
+    X[5, 3] = bad
+    with pytest.raises(ValueError, match="X contains NaN or inf"):
+        KMeans(3).fit(X)
+
+
+def test_bad_sample_weight_is_rejected(digits):
+    with pytest.raises(ValueError, match="sample_weight has shape"):
+        KMeans(3).fit(digits, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="sample_weight must be finite and >= 0"):
+        KMeans(3).fit(digits, sample_weight=-np.ones(len(digits)))
+
+
+N_CLUSTERS_1 = "the check sets n_clusters=1, which is rejected on purpose (choose 2..n_samples)"
+
+
+@parametrize_with_checks(
+    [KMeans(n_clusters=3, random_state=0)],
+    expected_failed_checks=lambda est: {
+        "check_dont_overwrite_parameters": N_CLUSTERS_1,
+        "check_methods_subset_invariance": N_CLUSTERS_1,
+        "check_fit2d_1feature": N_CLUSTERS_1,
+        "check_fit2d_predict1d": N_CLUSTERS_1,
+        # As scikit-learn's own KMeans: seeding draws samples, so repeating one is not weighing it.
+        "check_sample_weight_equivalence_on_dense_data": (
+            "sample_weight is not equivalent to removing/repeating samples"
+        ),
+    },
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("name", ["kmeans", "minibatch_kmeans"])
+def test_registered_defaults_build_a_working_clusterer(digits, name, one_thread):
+    cls = CLUSTERERS.get(name)
+    params = cls.search_space(optuna.trial.FixedTrial(cls.default_params()), n_clusters=10)
+    assert params["n_clusters"] == 10
+    labels = cls(**params, random_state=0).fit_predict(digits)
+    assert set(labels) == set(range(10))
+
+
+def test_kmeans_defaults_reproduce_the_original_random_init():
+    assert KMeans.default_params()["kmeans.init"] == "random"
+    assert KMeans().get_params()["init"] == "random"
+
+
+def test_minibatch_fit_predict_on_digits(digits, one_thread):
+    model = MiniBatchKMeans(n_clusters=10, random_state=0, batch_size=256, n_init=3)
+    labels = model.fit_predict(digits)
+    assert set(labels) == set(range(10))
+    assert model.cluster_centers_.shape == (10, 64)
+    assert model.inertia_ > 0 and model.n_iter_ >= 1
+    np.testing.assert_array_equal(model.predict(digits), labels)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"n_clusters": 5000},
+            r"n_clusters=5000 is larger than the number of samples \(1797\); choose 2..1797",
+        ),
+        ({"n_clusters": 1}, "n_clusters=1"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_minibatch_bad_parameters(digits, params, message):
+    with pytest.raises(ValueError, match=message):
+        MiniBatchKMeans(**({"n_clusters": 8} | params)).fit(digits)
