@@ -2,4 +2,4 @@
 
 
 class BenchError(ValueError):
-    """Bad input (dataset, file, flag, parameter): the CLI prints the message on one line, exit 2."""
+    """Bad input (dataset, file, flag, parameter); the CLI prints it on one line, exit 2."""
