@@ -21,7 +21,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = _ROOT.parent / "shared" / "data" / "mnist"
 
 FULL = {"n": 10_000, "d": 1024, "sizes": [2_500, 5_000, 10_000, 20_000, 40_000],
-        "reference_limit": 20_000, "memory_n": 60_000, "kmeans_repeats": 5, "repeats": 3}
+        "reference_limit": 20_000, "memory_n": 60_000, "kmeans_repeats": 5, "repeats": 5}
 QUICK = {"n": 400, "d": 64, "sizes": [200, 400, 800], "reference_limit": 400,
          "memory_n": 2_000, "kmeans_repeats": 1, "repeats": 1}
 
@@ -36,7 +36,7 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                         help="MNIST IDX files (default ../shared/data/mnist beside the repo)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="interleaved rounds for the metrics at n=10,000 (default 3)")
+                        help="interleaved rounds for the metrics at n=10,000 (default 5)")
     parser.add_argument("--kmeans-repeats", type=int, default=None,
                         help="interleaved rounds for K-means (default 5)")
     parser.add_argument("--sizes", default=None,
