@@ -264,6 +264,11 @@ def run_cell(
         log_cell_pictures(study, cell, tracker, cell_run_id, cache)
     except BaseException:
         status = "KILLED"
+        # an interrupt between creating a trial run and entering the objective's handler
+        # would leave that run RUNNING: close every trial run of this cell that still is
+        for run in tracker.trial_runs(experiment_id, cell.study_name):
+            if run.info.status == "RUNNING":
+                tracker.finish(run.info.run_id, "KILLED")
         raise
     finally:
         summary = summarize(study, cell, tracker, cell_run_id, time.perf_counter() - started)
