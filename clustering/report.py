@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from clustering import html_report, plots
 from clustering.errors import BenchError
-from clustering.tracking import BEST_PREFIX, ROLE_TAG
+from clustering.tracking import BEST_PREFIX, ROLE_TAG, search_all_runs
 
 logger = logging.getLogger(__name__)
 
@@ -60,22 +60,11 @@ def cell_runs(client: MlflowClient, dataset: str) -> list:
     ]
     if not experiment_ids:
         return []
-    runs = []
     escaped = dataset.replace("'", "\\'")
     filter_string = f"tags.`{ROLE_TAG}` = 'cell' and tags.dataset = '{escaped}'"
-    page_token = None
-    while True:
-        page = client.search_runs(
-            experiment_ids,
-            filter_string=filter_string,
-            order_by=["attributes.start_time DESC"],
-            max_results=1000,
-            page_token=page_token,
-        )
-        runs.extend(page)
-        page_token = page.token
-        if not page_token:
-            return runs
+    return search_all_runs(
+        client, experiment_ids, filter_string, order_by=["attributes.start_time DESC"]
+    )
 
 
 def comparison_table(client: MlflowClient, dataset: str) -> pd.DataFrame:
@@ -138,7 +127,7 @@ def trials_table(client: MlflowClient, cells: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for cell in cells.itertuples(index=False):
         query = f"tags.`mlflow.parentRunId` = '{cell.run_id}'"
-        for run in _all_runs(client, [cell.experiment_id], query):
+        for run in search_all_runs(client, [cell.experiment_id], query):
             tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
             if tags.get(ROLE_TAG) != "trial":
                 continue
@@ -285,17 +274,6 @@ def _remove_generated(folder: Path) -> None:
     for path in folder.glob("*.png"):
         path.unlink()
     shutil.rmtree(folder / "cells", ignore_errors=True)
-
-
-def _all_runs(client: MlflowClient, experiment_ids: list, filter_string: str) -> list:
-    runs, token = [], None
-    while True:
-        page = client.search_runs(experiment_ids, filter_string=filter_string,
-                                  max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def _folder_name(dataset: str) -> str:

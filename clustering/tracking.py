@@ -175,18 +175,19 @@ class Tracker:
     def trial_runs(self, experiment_id: str, study_name: str) -> list:
         """Every trial run of the study (all pages)."""
         query = f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study_name}'"
-        runs, token = [], None
-        while True:
-            page = self.client.search_runs(
-                [experiment_id],
-                filter_string=query,
-                max_results=1000,
-                page_token=token,
-            )
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+        return search_all_runs(self.client, [experiment_id], query)
+
+
+def search_all_runs(client, experiment_ids: list, filter_string: str, order_by=None) -> list:
+    """Every run matching `filter_string` in the experiments, all pages of 1,000 read."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=filter_string,
+                                  order_by=order_by, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 def _text(value) -> str:
