@@ -20,7 +20,15 @@ from sklearn import metrics as sk_metrics
 from sklearn.utils import check_random_state
 
 from clustering.errors import BenchError
-from clustering.pairwise import Progress, scan, sort_by_label
+from clustering import silhouette as pruned
+from clustering.pairwise import (
+    Progress,
+    ScanResult,
+    default_chunk_size,
+    n_threads,
+    scan,
+    sort_by_label,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +51,8 @@ def asc(
     2 <= n_clusters <= n_samples - 1. With sample_size, scores the rows
     `check_random_state(random_state).permutation(n)[:sample_size]`, exactly as scikit-learn.
     chunk_size: rows per block (memory about 8 * chunk_size**2 bytes per tile).
-    progress: called as progress(done_blocks, total_blocks) after each block.
+    progress: called as progress(done_tiles, total_tiles) after each tile; the total is an
+    estimate until the silhouette's bounds have chosen the tiles, and equals done at the end.
     """
     X = _check_X(X)
     labels = _check_labels(labels, len(X))
@@ -160,11 +169,38 @@ def _asc(X, codes, n_clusters, chunk_size, progress) -> float:
 
 
 def _scan(X, codes, n_clusters, chunk_size, progress, *, silhouette, dunn):
+    """The silhouette skips provably unneeded pairs (where pruned.applies), then
+    Dunn's extremes take their own float32-screened pass; otherwise one full pass does both.
+    progress(done, total) counts tiles over both passes."""
     start = time.perf_counter()
     Xs, bounds = sort_by_label(X, codes, n_clusters)
-    result = scan(
-        Xs, bounds, silhouette=silhouette, dunn=dunn, chunk_size=chunk_size, progress=progress
-    )
+    if silhouette and pruned.applies(len(Xs), n_clusters):
+        threads = n_threads()
+        chunk = default_chunk_size(len(Xs), threads) if chunk_size is None else chunk_size
+        chunk = min(chunk, len(Xs))
+        blocks = -(-len(Xs) // chunk)
+        later = blocks * (blocks + 1) // 2 if dunn else 0  # the Dunn pass's tiles
+        done = [0]
+
+        def first(d, t):
+            done[0] = d
+            progress(d, t + later)
+
+        values = pruned.silhouette_values(
+            Xs, bounds, chunk, threads, first if progress is not None else None
+        )
+        extremes = ScanResult(None, None, None)
+        if dunn:
+            extremes = scan(
+                Xs, bounds, silhouette=False, dunn=True, chunk_size=chunk,
+                progress=None if progress is None else lambda d, t: progress(done[0] + d,
+                                                                             done[0] + t),
+            )
+        result = ScanResult(values, extremes.min_between, extremes.max_within)
+    else:
+        result = scan(
+            Xs, bounds, silhouette=silhouette, dunn=dunn, chunk_size=chunk_size, progress=progress
+        )
     logger.debug("pairwise scan of %s in %.2f s", X.shape, time.perf_counter() - start)
     return result
 

@@ -142,7 +142,7 @@ def _pass(Xs, Xt, bounds, silhouette, dunn, chunk, threads, progress) -> ScanRes
         r0, r1 = work.blocks[i]
         sil[r0:r1] = _finish_silhouette(acc * np.sqrt(2.0), bounds, counts, r0, r1)
 
-    with _mapper(threads, len(tiles)) as mapper:
+    with thread_map(threads, len(tiles)) as mapper:
         results = mapper(work, tiles)  # in order, whatever thread computed them
         for done, (i, j) in enumerate(tiles, start=1):
             row_sums, col_sums, found = next(results)
@@ -173,7 +173,7 @@ def _pass(Xs, Xt, bounds, silhouette, dunn, chunk, threads, progress) -> ScanRes
 
 
 @contextmanager
-def _mapper(threads: int, n_tasks: int):
+def thread_map(threads: int, n_tasks: int):
     """`map` over tiles: plain, or on a thread pool with single-threaded BLAS in each thread."""
     if threads <= 1 or n_tasks <= 1:
         yield map

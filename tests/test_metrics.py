@@ -291,7 +291,7 @@ def test_memory_stays_far_below_a_full_distance_matrix(score):
     assert peak < full_matrix / 50, f"peak {peak / 1e6:.1f} MB"
 
 
-def test_progress_reports_every_block_until_the_total():
+def test_progress_counts_every_tile_until_the_total():
     rng = np.random.default_rng(0)
     X, labels = rng.random((500, 3)), rng.integers(0, 4, size=500)
     calls = []
@@ -299,13 +299,25 @@ def test_progress_reports_every_block_until_the_total():
     def progress(done, total):
         calls.append((done, total))
 
+    def check():
+        assert [done for done, _ in calls] == list(range(1, len(calls) + 1))
+        assert calls[-1][0] == calls[-1][1]
+        assert all(done <= total for done, total in calls)
+
     metrics.asc(X, labels, chunk_size=120, progress=progress)
-    n_blocks = 5  # 120 * 4 + 20
-    total = n_blocks * (n_blocks + 1) // 2
-    assert calls == [(done, total) for done in range(1, total + 1)]
+    check()
     calls.clear()
     metrics.dunn(X, labels, chunk_size=120, progress=progress)
-    assert calls[-1] == (total, total)
+    n_blocks = 5  # 120 * 4 + 20
+    assert calls == [(done, 15) for done in range(1, 16)]  # every tile pair once: 5 * 6 / 2
+    calls.clear()
+    metrics.evaluate(X, labels, labels, chunk_size=120, progress=progress)
+    check()
+    assert calls[-1][0] > n_blocks * (n_blocks + 1) // 2  # the silhouette's tiles, then Dunn's
+    calls.clear()
+    many = rng.integers(0, 80, size=500)  # above MAX_CLUSTERS: one pass for both
+    metrics.evaluate(X, many, many, chunk_size=120, progress=progress)
+    assert calls == [(done, 15) for done in range(1, 16)]
 
 
 # --- label metrics -----------------------------------------------------------------------------
