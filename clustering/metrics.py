@@ -19,8 +19,8 @@ from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as sk_metrics
 from sklearn.utils import check_random_state
 
-from clustering.errors import BenchError
 from clustering import silhouette as pruned
+from clustering.errors import BenchError
 from clustering.pairwise import (
     Progress,
     ScanResult,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def silhouette_values(
     counts = np.diff(bounds)
     k = len(counts)
     means = np.stack([Xs[s:e].mean(axis=0) if e > s else np.zeros(Xs.shape[1])
-                      for s, e in zip(bounds[:-1], bounds[1:])])
+                      for s, e in pairwise(bounds)])
     own_codes = np.repeat(np.arange(k), counts)
     moments = moments_of(Xs, bounds, means)
     own_tasks = _own_tasks(bounds, chunk)
@@ -90,7 +91,7 @@ def _tile_count(n: int, chunk: int) -> int:
 def _own_tasks(bounds, chunk) -> list[tuple[int, int, int, int, int]]:
     """(r0, r1, c0, c1, cluster) tiles covering each cluster's pairs once (c0 >= r0)."""
     tasks = []
-    for c, (s, e) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for c, (s, e) in enumerate(pairwise(bounds)):
         blocks = _blocks(int(s), int(e), chunk)
         for i, (r0, r1) in enumerate(blocks):
             tasks += [(r0, r1, c0, c1, c) for c0, c1 in blocks[i:]]
@@ -152,7 +153,7 @@ def _within_pass(Xs, tasks, k, chunk, threads, report):
     within = np.zeros(len(Xs))
     squares = np.zeros(k)
     with thread_map(threads, len(tasks)) as mapper:
-        for task, (rows, cols, sq) in zip(tasks, mapper(tile, tasks)):
+        for task, (rows, cols, sq) in zip(tasks, mapper(tile, tasks), strict=True):
             r0, r1, c0, c1, c = task
             within[r0:r1] += rows
             if cols is not None:
@@ -166,7 +167,7 @@ def _covariance_squares(Xs, bounds, means, gram_squares) -> np.ndarray:
     """Upper bounds of tr(Sigma_c^2), (k,), from the squared Gram entries of each cluster:
     with C = I - 1 1' / m centring, |C G C|_F^2 = |G|_F^2 - 2 m |s|^2 + m^2 |mean|^4, s = X mean."""
     out = np.empty(len(means))
-    for c, (s, e) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for c, (s, e) in enumerate(pairwise(bounds)):
         m = float(e - s)
         proj = Xs[s:e] @ means[c]
         nu = float(means[c] @ means[c])
@@ -205,7 +206,7 @@ def moments_of(Xs, bounds, means) -> _Moments:
     sigma2, fourth, projected = np.zeros(k), np.zeros(k), np.zeros(k)
     skew = np.zeros((k, d))
     bases, cores = [], []
-    for c, (s, e) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for c, (s, e) in enumerate(pairwise(bounds)):
         W = Xs[s:e] - means[c]
         b = norms[s:e] = np.einsum("ij,ij->i", W, W)
         m = e - s
@@ -338,7 +339,8 @@ def _between_pass(Xs, sums, tasks, chunk, threads, report) -> None:
         return gram.sum(axis=1), gram.sum(axis=0) if both else None
 
     with thread_map(threads, len(tasks)) as mapper:
-        for (rows, cols, A, C, _), (row_sums, col_sums) in zip(tasks, mapper(tile, tasks)):
+        results = zip(tasks, mapper(tile, tasks), strict=True)
+        for (rows, cols, A, C, _), (row_sums, col_sums) in results:
             sums[rows, C] += row_sums
             if col_sums is not None:
                 sums[cols, A] += col_sums

@@ -1,0 +1,132 @@
+"""clustering.silhouette: the bounds hold, the pruning skips pairs, the values stay exact."""
+
+import gzip
+from itertools import pairwise
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.metrics import silhouette_samples, silhouette_score
+
+from clustering import metrics
+from clustering import silhouette as pruned
+from clustering.pairwise import sort_by_label
+
+
+@pytest.fixture(scope="module")
+def mnist(shared_data):
+    """1,200 real MNIST test images as (1200, 784) float64 in [0, 1], and their digit labels."""
+    folder = shared_data / "mnist"
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "rb") as f:
+        images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
+    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "rb") as f:
+        labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
+    return images[:1200] / 255.0, labels[:1200].astype(np.int64)
+
+
+def _sorted(X, labels):
+    _, codes = np.unique(labels, return_inverse=True)
+    k = int(codes.max()) + 1
+    Xs, bounds = sort_by_label(X, codes, k)
+    means = np.stack([Xs[s:e].mean(axis=0) for s, e in pairwise(bounds)])
+    return Xs, bounds, means, np.repeat(np.arange(k), np.diff(bounds))
+
+
+def _exact_covariance_squares(Xs, bounds, means):
+    out = []
+    for c, (s, e) in enumerate(pairwise(bounds)):
+        W = Xs[s:e] - means[c]
+        out.append(np.sum((W.T @ W / (e - s)) ** 2))
+    return np.array(out)
+
+
+def _bounds(Xs, bounds, means):
+    moments = pruned.moments_of(Xs, bounds, means)
+    total = _exact_covariance_squares(Xs, bounds, means)
+    return pruned.mean_distance_bounds(Xs, bounds, means, moments, total)
+
+
+def _mean_distances(Xs, bounds):
+    """(n, k) exact mean Euclidean distance of every row to every cluster (direct differences)."""
+    dist = cdist(Xs, Xs)
+    return np.stack([dist[:, s:e].mean(axis=1) for s, e in pairwise(bounds)], axis=1)
+
+
+@pytest.mark.parametrize("data", ["digits", "kmeans"])
+def test_bounds_enclose_every_mean_distance_on_real_images(mnist, data):
+    X, y = mnist
+    if data == "kmeans":
+        from sklearn.cluster import KMeans
+
+        y = KMeans(n_clusters=12, n_init=1, random_state=0).fit_predict(X)
+    Xs, bounds, means, own = _sorted(X, y)
+    lower, upper = _bounds(Xs, bounds, means)
+    exact = _mean_distances(Xs, bounds)
+    other = np.ones_like(exact, dtype=bool)
+    other[np.arange(len(Xs)), own] = False
+    assert (lower[other] <= exact[other] * (1 + 1e-12)).all()
+    assert (upper[other] >= exact[other] * (1 - 1e-12)).all()
+    assert np.median(upper[other] / lower[other]) < 1.1  # tight enough to prune
+
+
+def test_pruning_keeps_the_nearest_cluster_and_skips_most_pairs(mnist):
+    X, y = mnist
+    Xs, bounds, means, own = _sorted(X, y)
+    lower, upper = _bounds(Xs, bounds, means)
+    need = pruned.needed_clusters(lower, upper, own, slack=0.0)
+    exact = _mean_distances(Xs, bounds)
+    exact[np.arange(len(Xs)), own] = np.inf
+    nearest = exact.argmin(axis=1)
+    assert need[np.arange(len(Xs)), nearest].all()
+    assert need[np.arange(len(Xs)), own].all()
+    row_needs = need[:, own]  # pair (i, j) is computed when i needs j's cluster or j needs i's
+    computed = (row_needs | row_needs.T).mean()
+    assert computed < 0.6, f"{computed:.2f} of the pairs computed"
+
+
+def test_within_pass_bounds_the_covariance_from_above(mnist):
+    X, y = mnist
+    Xs, bounds, means, _ = _sorted(X, y)
+    k = len(means)
+    tasks = pruned._own_tasks(bounds, 150)
+    report = pruned._Reporter(None, len(tasks))
+    _, gram_squares = pruned._within_pass(Xs, tasks, k, 150, 2, report)
+    got = pruned._covariance_squares(Xs, bounds, means, gram_squares)
+    exact = _exact_covariance_squares(Xs, bounds, means)
+    assert (got >= exact).all()
+    assert got == pytest.approx(exact, rel=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [97, 1200])
+def test_every_row_equals_silhouette_samples(mnist, chunk):
+    X, y = mnist
+    Xs, bounds, _, own = _sorted(X, y)
+    got = pruned.silhouette_values(Xs, bounds, chunk, threads=2)
+    expected = silhouette_samples(Xs, own)
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_tied_nearest_clusters_and_identical_points():
+    """Four clusters of near-identical points on the corners of a square: the bounds are tight
+    (spread ~0) and every row has two equally near clusters."""
+    rng = np.random.default_rng(0)
+    corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    X = np.repeat(corners, 30, axis=0) + rng.normal(scale=1e-7, size=(120, 2))
+    X[::7] = np.repeat(corners, 30, axis=0)[::7]  # some exact copies of the corners too
+    labels = np.repeat(np.arange(4), 30)
+    assert metrics.asc(X, labels, chunk_size=25) == pytest.approx(
+        silhouette_score(X, labels), rel=1e-9
+    )
+
+
+def test_many_clusters_take_the_full_pass(mnist):
+    from sklearn.cluster import KMeans
+
+    X, _ = mnist
+    k = pruned.MAX_CLUSTERS + 6
+    labels = KMeans(n_clusters=k, n_init=1, random_state=0).fit_predict(X)
+    assert not pruned.applies(len(X), k)
+    assert pruned.applies(len(X), pruned.MAX_CLUSTERS)
+    assert metrics.asc(X, labels, chunk_size=300) == pytest.approx(
+        silhouette_score(X, labels), rel=1e-9
+    )
