@@ -49,7 +49,7 @@ def silhouette_values(
     bounds[c]:bounds[c + 1], equal to scikit-learn's silhouette_samples in that order.
 
     chunk: rows per tile (memory 8 * chunk**2 bytes per thread). progress(done, total) counts
-    tiles; the total shrinks once the bounds have pruned the between-cluster tiles.
+    tiles; the total is an estimate until the bounds have chosen the between-cluster tiles.
     """
     n = len(Xs)
     counts = np.diff(bounds)
