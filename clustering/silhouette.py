@@ -29,6 +29,7 @@ from clustering.pairwise import Progress, thread_map
 
 logger = logging.getLogger(__name__)
 
+MIN_SAMPLES = 6000  # below this the bounds and the small tiles cost more than they save
 MAX_CLUSTERS = 64  # above this the cluster pairs are too many and too small to pay; full pass
 MAX_SUMS_BYTES = 256 * 2**20  # the (n, k) sums and bounds stay below this; above it, full pass
 _RANK = 32  # covariance directions kept per cluster for the bounds
@@ -37,8 +38,10 @@ _ROW_BLOCK = 4096  # rows per block when computing the bounds
 
 
 def applies(n_samples: int, n_clusters: int) -> bool:
-    """Whether silhouette_values pays and fits for this many rows and clusters."""
-    return n_clusters <= MAX_CLUSTERS and n_samples * n_clusters * 8 <= MAX_SUMS_BYTES
+    """Whether silhouette_values pays and fits for this many rows and clusters (measured on
+    MNIST and CIFAR-sized data, 2 cores: the full pass is faster below about 5,000 rows)."""
+    return (n_samples >= MIN_SAMPLES and n_clusters <= MAX_CLUSTERS
+            and n_samples * n_clusters * 8 <= MAX_SUMS_BYTES)
 
 
 def silhouette_values(

@@ -106,17 +106,63 @@ def test_every_row_equals_silhouette_samples(mnist, chunk):
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
-def test_tied_nearest_clusters_and_identical_points():
+def _square_corners():
     """Four clusters of near-identical points on the corners of a square: the bounds are tight
     (spread ~0) and every row has two equally near clusters."""
     rng = np.random.default_rng(0)
     corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     X = np.repeat(corners, 30, axis=0) + rng.normal(scale=1e-7, size=(120, 2))
     X[::7] = np.repeat(corners, 30, axis=0)[::7]  # some exact copies of the corners too
-    labels = np.repeat(np.arange(4), 30)
-    assert metrics.asc(X, labels, chunk_size=25) == pytest.approx(
-        silhouette_score(X, labels), rel=1e-9
-    )
+    return X, np.repeat(np.arange(4), 30)
+
+
+def _duplicated_integers():
+    """Every point four times, small integers: exact ties everywhere, clusters mixed."""
+    rng = np.random.default_rng(0)
+    X = np.repeat(rng.integers(0, 5, size=(60, 3)), 4, axis=0).astype(np.float64)
+    return X, rng.integers(0, 3, size=len(X))
+
+
+def _with_singleton(mnist):
+    X, y = mnist
+    y = y[:600].copy()
+    y[17] = 42  # a cluster of one point
+    return X[:600], y
+
+
+def _duplicated_images(mnist):
+    X, y = mnist
+    return np.vstack([X[:500], X[:100]]), np.concatenate([y[:500], (y[:100] + 1) % 10])
+
+
+def _float32_images(mnist):
+    X, y = mnist
+    return X[:800].astype(np.float32).astype(np.float64), y[:800]
+
+
+@pytest.mark.parametrize(
+    "make", [_square_corners, _duplicated_integers, _with_singleton, _duplicated_images,
+             _float32_images],
+)
+def test_hard_cases_equal_silhouette_score(mnist, make):
+    X, labels = make(mnist) if make.__code__.co_argcount else make()
+    Xs, bounds, _, own = _sorted(X, labels)
+    got = pruned.silhouette_values(Xs, bounds, 64, threads=2)
+    assert got.mean() == pytest.approx(silhouette_score(Xs, own), rel=1e-9)
+    np.testing.assert_allclose(got, silhouette_samples(Xs, own), rtol=1e-9, atol=1e-12)
+
+
+def test_asc_takes_the_pruned_pass_on_large_data(shared_data, caplog):
+    from clustering import datasets
+
+    data = datasets.load("mnist", data_dir=shared_data / "mnist")
+    n = pruned.MIN_SAMPLES
+    X = datasets.preprocess(data.images[:n]).reshape(n, -1).astype(np.float64)
+    y = data.labels[:n]
+    with caplog.at_level("DEBUG", logger="clustering.silhouette"):
+        got = metrics.asc(X, y)
+    assert "pairs computed" in caplog.text
+    assert got == pytest.approx(silhouette_score(X, y), rel=1e-9)
 
 
 def test_many_clusters_take_the_full_pass(mnist):
@@ -125,8 +171,9 @@ def test_many_clusters_take_the_full_pass(mnist):
     X, _ = mnist
     k = pruned.MAX_CLUSTERS + 6
     labels = KMeans(n_clusters=k, n_init=1, random_state=0).fit_predict(X)
-    assert not pruned.applies(len(X), k)
-    assert pruned.applies(len(X), pruned.MAX_CLUSTERS)
+    assert not pruned.applies(pruned.MIN_SAMPLES, k)
+    assert pruned.applies(pruned.MIN_SAMPLES, pruned.MAX_CLUSTERS)
+    assert not pruned.applies(pruned.MIN_SAMPLES - 1, 10)  # small: the full pass is cheaper
     assert metrics.asc(X, labels, chunk_size=300) == pytest.approx(
         silhouette_score(X, labels), rel=1e-9
     )
