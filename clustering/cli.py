@@ -219,6 +219,7 @@ def configure_logging(quiet: bool, worker: bool = False) -> None:
     )
     for noisy in ("mlflow", "optuna", "alembic", "absl", "tensorflow", "urllib3", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow resets its logger on import
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retries: we report the outcome
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # an unreachable tracking server fails in seconds, not minutes; workers retry on their own

@@ -170,6 +170,17 @@ def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
             ).fetchone() == (0,)
 
 
+def test_quiet_run_prints_nothing_on_fresh_stores(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_LOGGING_LEVEL"}
+    command = [*CLI, "--quiet", "run", "--limit", "200", "--extractors", "raw", "--clusterers",
+               "kmeans", "--trials", "1", *stores(tmp_path)]
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+    assert (tmp_path / "mlflow.db").exists()  # the tables were created, silently
+
+
 def test_ctrl_c_leaves_no_run_running_and_resume_continues(tmp_path, shared_data):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [*CLI, "run", "--dataset", "mnist", "--data-dir", str(shared_data / "mnist"),
