@@ -203,7 +203,8 @@ def moments_of(Xs, bounds, means) -> _Moments:
     """The clusters' moments and covariance bases (seeded: the same data gives the same bases)."""
     n, d = Xs.shape
     k = len(means)
-    rank = int(max(1, min(_RANK, n // (8 * k))))
+    # rank: at most _RANK, the bases' projections well below the pairs' cost and within 64 MiB
+    rank = int(max(1, min(_RANK, n // (8 * k), 2**23 // (d * k))))
     rng = np.random.default_rng(0)
     norms = np.empty(n)
     sigma2, fourth, projected = np.zeros(k), np.zeros(k), np.zeros(k)
