@@ -136,9 +136,9 @@ class Objective:
             {**trial.params, "n_clusters": clusterer_params["n_clusters"]},
             tags={WORKER_TAG: self.worker} if self.worker else None,
         )
-        trial.set_user_attr("mlflow_run_id", run_id)
         label = f"[{cell.extractor} x {cell.clusterer}] trial {trial.number}"
         try:
+            trial.set_user_attr("mlflow_run_id", run_id)  # a storage write: interruptible
             value = self._evaluate(trial, run_id, extractor_params, clusterer_params, label)
         except optuna.TrialPruned as pruned:
             self.tracker.log(run_id, tags={"optuna.state": "PRUNED", "pruned": str(pruned)})

@@ -50,7 +50,7 @@ from clustering.storage import (
     redact,
     storage_lock,
 )
-from clustering.tracking import Tracker
+from clustering.tracking import WORKER_TAG, Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -207,9 +207,19 @@ def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) ->
     except BaseException as error:
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
         with contextlib.suppress(Exception):
+            if status == "KILLED":
+                _close_own_runs(prepared, services.tracker, worker)
             finalize(prepared, services, time.perf_counter() - started, status)
         raise
     return finalize(prepared, services, time.perf_counter() - started, cache=cache)
+
+
+def _close_own_runs(prepared: PreparedCell, tracker: Tracker, worker: str) -> None:
+    """Close as KILLED this worker's trial runs still RUNNING: an interrupt between creating a
+    run and entering the objective's handler would leave one (other workers' runs go on)."""
+    for run in tracker.trial_runs(prepared.experiment_id, prepared.cell.study_name):
+        if run.info.status == "RUNNING" and run.data.tags.get(WORKER_TAG) == worker:
+            tracker.finish(run.info.run_id, "KILLED")
 
 
 def _admit(study: optuna.Study, storage, trials: int, worker: str):
