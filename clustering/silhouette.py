@@ -11,8 +11,9 @@ the pairs remain.
 Three phases, rows sorted by cluster (cluster c holds rows bounds[c]:bounds[c + 1]):
 1. every within-cluster pair (a(i) needs them all), on cluster-centred rows; their Gram entries
    also give tr(Sigma_c^2) of each cluster's covariance exactly;
-2. the bounds: per cluster a randomized rank-r basis of its covariance plus the Frobenius norm of
-   the rest bound E (u . w)^2, the only term of E z^2 that is not O(n k d);
+2. the bounds: per cluster a randomized rank-r basis V of its covariance Sigma, how far V is
+   from invariant, and the Frobenius norm of the rest bound E (u . w)^2 = u' Sigma u, the only
+   term of E z^2 that is not O(n k d);
 3. between clusters A < C, only the pairs (i, j) where row i needs C or row j needs A.
 """
 
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 MIN_SAMPLES = 6000  # below this the bounds and the small tiles cost more than they save
 MAX_CLUSTERS = 64  # above this the cluster pairs are too many and too small to pay; full pass
 MAX_SUMS_BYTES = 256 * 2**20  # the (n, k) sums and bounds stay below this; above it, full pass
-_RANK = 32  # covariance directions kept per cluster for the bounds
+_RANK = 24  # covariance directions kept per cluster for the bounds
 _RELATIVE_MARGIN = 1e-6  # bounds are trusted only beyond this (their rounding is ~1e-12)
 _ROW_BLOCK = 4096  # rows per block when computing the bounds
 
@@ -187,7 +188,8 @@ class _Moments:
 
     norms: (n,) |w|^2 of every row; sigma2, fourth: (k,) E |w|^2 and E |w|^4; skew: (k, d)
     E |w|^2 w; bases: k arrays (d, r_c), orthonormal; cores: k arrays (r_c, r_c) V' Sigma V;
-    projected: (k,) |Sigma V|_F^2.
+    projected: (k,) |Sigma V|_F^2; leak: (k,) |Sigma V - V B|_F >= |Q Sigma V|_2, Q = I - V V'
+    (zero when V spans eigenvectors).
     """
 
     norms: np.ndarray
@@ -197,6 +199,7 @@ class _Moments:
     bases: list
     cores: list
     projected: np.ndarray
+    leak: np.ndarray
 
 
 def moments_of(Xs, bounds, means) -> _Moments:
@@ -207,7 +210,7 @@ def moments_of(Xs, bounds, means) -> _Moments:
     rank = int(max(1, min(_RANK, n // (8 * k), 2**23 // (d * k))))
     rng = np.random.default_rng(0)
     norms = np.empty(n)
-    sigma2, fourth, projected = np.zeros(k), np.zeros(k), np.zeros(k)
+    sigma2, fourth, projected, leak = np.zeros(k), np.zeros(k), np.zeros(k), np.zeros(k)
     skew = np.zeros((k, d))
     bases, cores = [], []
     for c, (s, e) in enumerate(pairwise(bounds)):
@@ -222,10 +225,12 @@ def moments_of(Xs, bounds, means) -> _Moments:
             V = _range_basis(W, r, rng)
             WV = W @ V
             B = (WV.T @ WV) / m
-            projected[c] = float(np.sum((W.T @ WV) ** 2)) / (m * m)
+            sigma_v = (W.T @ WV) / m
+            projected[c] = float(np.sum(sigma_v**2))
+            leak[c] = float(np.linalg.norm(sigma_v - V @ B))
         bases.append(V)
         cores.append(B)
-    return _Moments(norms, sigma2, fourth, skew, bases, cores, projected)
+    return _Moments(norms, sigma2, fourth, skew, bases, cores, projected, leak)
 
 
 def mean_distance_bounds(Xs, bounds, means, moments: _Moments, total):
@@ -264,7 +269,11 @@ def mean_distance_bounds(Xs, bounds, means, moments: _Moments, total):
             p = products[:, edges[c] : edges[c + 1]] - offsets[edges[c] : edges[c + 1]]
             inside = np.maximum(np.einsum("ij,ij->i", p @ cores[c], p), 0.0)
             outside = np.maximum(a[:, c] - np.einsum("ij,ij->i", p, p), 0.0)
-            q[:, c] = (np.sqrt(inside) + np.sqrt(tail[c] * outside)) ** 2
+            # u' Sigma u = p'Bp + 2 p'V'Sigma Q u + u'Q Sigma Q u; bound the middle term two ways
+            spread = tail[c] * outside
+            triangle = 2 * np.sqrt(inside * spread)
+            across = 2 * mo.leak[c] * np.sqrt(np.einsum("ij,ij->i", p, p) * outside)
+            q[:, c] = inside + np.minimum(triangle, across) + spread
         ez = a + mo.sigma2
         ez2 = a * a + 2.0 * a * mo.sigma2 + mo.fourth + 4.0 * q - 4.0 * u_skew
         ez2 = np.maximum(ez2, ez * ez)
@@ -294,10 +303,12 @@ def _bounds_slack(Xs, means) -> float:
     return float(np.sqrt(2 * (Xs.shape[1] + 2) * np.finfo(np.float64).eps * largest))
 
 
-def _range_basis(W: np.ndarray, r: int, rng) -> np.ndarray:
-    """Orthonormal (d, r) basis close to W's top right singular vectors (one power iteration)."""
+def _range_basis(W: np.ndarray, r: int, rng, iterations: int = 2) -> np.ndarray:
+    """Orthonormal (d, r) basis close to W's top right singular vectors (subspace iteration)."""
     V = np.linalg.qr(W.T @ (W @ rng.standard_normal((W.shape[1], r))))[0]
-    return np.linalg.qr(W.T @ (W @ V))[0]
+    for _ in range(iterations - 1):
+        V = np.linalg.qr(W.T @ (W @ V))[0]
+    return V
 
 
 def _cross_tasks(need, bounds, chunk) -> list[tuple[np.ndarray, np.ndarray, int, int, bool]]:
