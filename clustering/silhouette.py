@@ -9,8 +9,8 @@ float64, so the result equals the full pass to rounding (about 1e-15). On images
 the pairs remain.
 
 Three phases, rows sorted by cluster (cluster c holds rows bounds[c]:bounds[c + 1]):
-1. every within-cluster pair (a(i) needs them all), on cluster-centred rows; their Gram entries
-   also give tr(Sigma_c^2) of each cluster's covariance exactly;
+1. every within-cluster pair (a(i) needs them all); the squares of their Gram entries also give
+   each cluster covariance's tr(Sigma_c^2), rounded up;
 2. the bounds: per cluster a randomized rank-r basis V of its covariance Sigma, how far V is
    from invariant, and the Frobenius norm of the rest bound E (u . w)^2 = u' Sigma u, the only
    term of E z^2 that is not O(n k d);
@@ -76,11 +76,17 @@ def silhouette_values(
     cross_tasks = _cross_tasks(need, bounds, chunk)
     report.total = len(own_tasks) + len(cross_tasks)
     _between_pass(Xs, sums, cross_tasks, chunk, threads, report)
-    pairs = sum(len(t[0]) * len(t[1]) for t in cross_tasks) + sum(
-        (t[1] - t[0]) * (t[3] - t[2]) * (1 if t[0] == t[2] else 2) / 2 for t in own_tasks)
     logger.debug("silhouette: %.1f%% of the %d pairs computed (k=%d)",
-                 100.0 * pairs / max(n * (n - 1) / 2, 1), n * (n - 1) // 2, k)
+                 100.0 * _pairs(own_tasks, cross_tasks) / max(n * (n - 1) / 2, 1),
+                 n * (n - 1) // 2, k)
     return _finish(sums, need, own_codes, counts)
+
+
+def _pairs(own_tasks, cross_tasks) -> float:
+    """Pairs of rows the tiles compute (a diagonal tile counts half of its square)."""
+    within = sum((r1 - r0) * (c1 - c0) / (2 if r0 == c0 else 1)
+                 for r0, r1, c0, c1, _ in own_tasks)
+    return within + sum(len(rows) * len(cols) for rows, cols, *_ in cross_tasks)
 
 
 def _blocks(start: int, stop: int, chunk: int) -> list[tuple[int, int]]:
