@@ -221,7 +221,8 @@ def configure_logging(quiet: bool, worker: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow resets its logger on import
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retries: we report the outcome
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3 also drops TensorFlow's C++ error lines (a harmless tf.data one on every Keras run)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "2")
     # an unreachable tracking server fails in seconds, not minutes; workers retry on their own
     for name, value in MLFLOW_CLIENT_DEFAULTS.items():
         os.environ.setdefault(name, value)

@@ -170,10 +170,12 @@ def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
             ).fetchone() == (0,)
 
 
-def test_quiet_run_prints_nothing_on_fresh_stores(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_LOGGING_LEVEL"}
-    command = [*CLI, "--quiet", "run", "--limit", "200", "--extractors", "raw", "--clusterers",
-               "kmeans", "--trials", "1", *stores(tmp_path)]
+@pytest.mark.parametrize("extractor", ["raw", "dense_ae"])
+def test_quiet_run_prints_nothing_on_fresh_stores(tmp_path, extractor):
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("MLFLOW_LOGGING_LEVEL", "TF_CPP_MIN_LOG_LEVEL")}
+    command = [*CLI, "--quiet", "run", "--limit", "200", "--extractors", extractor,
+               "--clusterers", "kmeans", "--trials", "1", *stores(tmp_path)]
     done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
