@@ -206,9 +206,10 @@ def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) ->
             logger.warning("%d trials failed in this worker; it stops", failures)
     except BaseException as error:
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        with contextlib.suppress(Exception):
-            if status == "KILLED":
+        if status == "KILLED":
+            with contextlib.suppress(Exception):
                 _close_own_runs(prepared, services.tracker, worker)
+        with contextlib.suppress(Exception):
             finalize(prepared, services, time.perf_counter() - started, status)
         raise
     return finalize(prepared, services, time.perf_counter() - started, cache=cache)
