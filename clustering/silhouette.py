@@ -192,13 +192,12 @@ def _covariance_squares(Xs, bounds, means, gram_squares) -> np.ndarray:
 class _Moments:
     """Per-cluster moments of the centred rows w = x - mean (k clusters, d features, rank r_c).
 
-    norms: (n,) |w|^2 of every row; sigma2, fourth: (k,) E |w|^2 and E |w|^4; skew: (k, d)
-    E |w|^2 w; bases: k arrays (d, r_c), orthonormal; cores: k arrays (r_c, r_c) V' Sigma V;
+    sigma2, fourth: (k,) E |w|^2 and E |w|^4; skew: (k, d) E |w|^2 w; bases: k arrays (d, r_c),
+    orthonormal; cores: k arrays (r_c, r_c) V' Sigma V;
     projected: (k,) |Sigma V|_F^2; leak: (k,) |Sigma V - V B|_F >= |Q Sigma V|_2, Q = I - V V'
     (zero when V spans eigenvectors).
     """
 
-    norms: np.ndarray
     sigma2: np.ndarray
     fourth: np.ndarray
     skew: np.ndarray
@@ -215,13 +214,12 @@ def moments_of(Xs, bounds, means) -> _Moments:
     # rank: at most _RANK, the bases' projections well below the pairs' cost and within 64 MiB
     rank = int(max(1, min(_RANK, n // (8 * k), 2**23 // (d * k))))
     rng = np.random.default_rng(0)
-    norms = np.empty(n)
     sigma2, fourth, projected, leak = np.zeros(k), np.zeros(k), np.zeros(k), np.zeros(k)
     skew = np.zeros((k, d))
     bases, cores = [], []
     for c, (s, e) in enumerate(pairwise(bounds)):
         W = Xs[s:e] - means[c]
-        b = norms[s:e] = np.einsum("ij,ij->i", W, W)
+        b = np.einsum("ij,ij->i", W, W)
         m = e - s
         sigma2[c], fourth[c] = b.mean(), (b * b).mean()
         skew[c] = (b @ W) / m
@@ -236,7 +234,7 @@ def moments_of(Xs, bounds, means) -> _Moments:
             leak[c] = float(np.linalg.norm(sigma_v - V @ B))
         bases.append(V)
         cores.append(B)
-    return _Moments(norms, sigma2, fourth, skew, bases, cores, projected, leak)
+    return _Moments(sigma2, fourth, skew, bases, cores, projected, leak)
 
 
 def mean_distance_bounds(Xs, bounds, means, moments: _Moments, total):
