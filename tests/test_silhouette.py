@@ -179,3 +179,14 @@ def test_many_clusters_take_the_full_pass(mnist):
     assert metrics.asc(X, labels, chunk_size=300) == pytest.approx(
         silhouette_score(X, labels), rel=1e-9
     )
+
+
+def test_progress_counts_every_tile_and_ends_at_its_total(mnist):
+    """The total is re-estimated once the bounds have chosen the between-cluster tiles."""
+    X, y = mnist
+    Xs, bounds, _, _ = _sorted(X, y)
+    calls = []
+    pruned.silhouette_values(Xs, bounds, 100, threads=2, progress=lambda *c: calls.append(c))
+    assert [done for done, _ in calls] == list(range(1, len(calls) + 1))
+    assert calls[-1][0] == calls[-1][1]
+    assert len({total for _, total in calls}) == 2  # the estimate, then the planned count
