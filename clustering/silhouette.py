@@ -58,13 +58,11 @@ def silhouette_values(
     n = len(Xs)
     counts = np.diff(bounds)
     k = len(counts)
-    means = np.stack([Xs[s:e].mean(axis=0) if e > s else np.zeros(Xs.shape[1])
-                      for s, e in pairwise(bounds)])
+    means = np.stack([Xs[s:e].mean(axis=0) for s, e in pairwise(bounds)])  # no empty cluster
     own_codes = np.repeat(np.arange(k), counts)
     moments = moments_of(Xs, bounds, means)
     own_tasks = _own_tasks(bounds, chunk)
-    full_cross = _tile_count(n, chunk) - len(own_tasks)
-    report = _Reporter(progress, len(own_tasks) + max(full_cross, 0))
+    report = _Reporter(progress, max(_tile_count(n, chunk), len(own_tasks)))  # an estimate
 
     within, gram_squares = _within_pass(Xs, own_tasks, k, chunk, threads, report)
     total = _covariance_squares(Xs, bounds, means, gram_squares)
