@@ -27,7 +27,7 @@ METRIC_RTOL = 1e-9  # value, relative
 def mnist(data_dir, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """MNIST test images as (n, 784) float64 in [0, 1] (the pipeline's preprocessing) and labels;
     the first `limit` images when given."""
-    from clustering import datasets
+    from clustering import data as datasets
 
     dataset = datasets.load("mnist", data_dir=data_dir)
     images, labels = dataset.images[:limit], dataset.labels[:limit]
@@ -189,7 +189,7 @@ def pairs_computed():
             if record.msg.startswith("silhouette:"):
                 fractions.append(record.args[0] / 100.0)
 
-    logger = logging.getLogger("clustering.silhouette")
+    logger = logging.getLogger("clustering.metrics._silhouette")
     handler, level = Collect(logging.DEBUG), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

@@ -28,7 +28,7 @@ def phase(name: str, command: list[str], storage: str, tracking: str) -> dict:
     import optuna
     from mlflow.tracking import MlflowClient
 
-    from clustering.storage import make_storage
+    from clustering.study.storage import make_storage
     from clustering.tracking import ROLE_TAG, STUDY_TAG
 
     started = time.perf_counter()

@@ -133,21 +133,16 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def command_run(args) -> int:
     config = config_from_args(args).validate()
     parent_run_id = os.environ.get("MLFLOW_RUN_ID")
-    if config.workers > 1:
-        from clustering.workers import run_workers
+    from clustering.study.loop import run
 
-        worker_args = ("--quiet",) if args.quiet else ()
-        summaries = run_workers(config, parent_run_id, worker_args)
-    else:
-        from clustering.runner import run_benchmark
-
-        summaries = run_benchmark(config, parent_run_id=parent_run_id)
+    worker_args = ("--quiet",) if args.quiet else ()
+    summaries = run(config, parent_run_id, worker_args)
     _print_summaries(args, config, summaries)
     return 0
 
 
 def command_worker(args) -> int:
-    from clustering.workers import work
+    from clustering.study.loop import work
 
     config = config_from_args(args).validate()
     summaries = work(config, parent_run_id=os.environ.get("MLFLOW_RUN_ID"))
@@ -156,21 +151,21 @@ def command_worker(args) -> int:
 
 
 def _print_summaries(args, config, summaries) -> None:
-    from clustering.storage import redact
+    from clustering.study.storage import redact
 
     if not args.quiet:
-        print(f"\n{'extractor':<10} {'clusterer':<17} {'done':>4} {'pruned':>6} {'failed':>6} "
+        print(f"\n{'extractor':<10} {'clusterer':<17} {'done':>4} {'failed':>6} "
               f"{'best ' + config.objective:>14} {'seconds':>8}")
         for s in summaries:
             best = "-" if s.best_value is None else f"{s.best_value:.4f}"
-            print(f"{s.extractor:<10} {s.clusterer:<17} {s.complete:>4} {s.pruned:>6} "
-                  f"{s.failed:>6} {best:>14} {s.seconds:>8.1f}")
+            print(f"{s.extractor:<10} {s.clusterer:<17} {s.complete:>4} {s.failed:>6} "
+                  f"{best:>14} {s.seconds:>8.1f}")
         print(f"\ntracking: {config.tracking_uri}\nstudies:  {redact(config.storage)}\n"
               f"next:     clustering-bench report --dataset {config.dataset}")
 
 
 def command_report(args) -> int:
-    from clustering.report import write_report
+    from clustering.report.tables import write_report
 
     written = write_report(resolve_tracking_uri(args.tracking_uri), args.dataset, args.out)
     if not args.quiet:
@@ -182,7 +177,7 @@ def command_report(args) -> int:
 
 
 def command_datasets(args) -> int:
-    from clustering.datasets import describe_sources
+    from clustering.data import describe_sources
 
     for source in describe_sources(args.data_dir):
         found = "found" if source["found"] else "missing"

@@ -88,6 +88,20 @@ class Tracker:
         self.log(run.info.run_id, params=params)
         return run.info.run_id
 
+    def reopen_run(self, run_id: str | None) -> str | None:
+        """Set an existing run RUNNING again and return its id; None if `run_id` is None or
+        names no live run (deleted, or from another store)."""
+        if run_id is None:
+            return None
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return None
+        if run.info.lifecycle_stage == "deleted":
+            return None
+        self.client.update_run(run_id, status="RUNNING")
+        return run_id
+
     def start_trial_run(
         self,
         experiment_id: str,

@@ -4,9 +4,10 @@ that the feature cache keeps, and the figures drawn for raw pixels."""
 import numpy as np
 import pytest
 
-from clustering import cell_pictures, datasets, pipeline
+from clustering import cell_pictures, pipeline
+from clustering import data as datasets
 from clustering.cache import FeatureCache
-from clustering.search import Cell
+from clustering.study.cell import Cell
 
 
 @pytest.fixture(scope="module")

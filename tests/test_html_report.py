@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from clustering.cli import main
-from clustering.report import K_SWEEP_METRICS, METRIC_COLUMNS
+from clustering.report.tables import K_SWEEP_METRICS, METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

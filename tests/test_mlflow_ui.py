@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clustering.cli import main
-from clustering.report import METRIC_COLUMNS
+from clustering.report.tables import METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
 
 TRIALS = 2

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from services import free_port
 
 from clustering.errors import BenchError
-from clustering.storage import (
+from clustering.study.storage import (
     HeartbeatJournalStorage,
     fail_stale_trials,
     make_storage,

@@ -20,9 +20,9 @@ from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as sk_metrics
 from sklearn.utils import check_random_state
 
-from clustering import silhouette as pruned
 from clustering.errors import BenchError
-from clustering.pairwise import (
+from clustering.metrics import _silhouette as pruned
+from clustering.metrics._pairwise import (
     Progress,
     ScanResult,
     default_chunk_size,

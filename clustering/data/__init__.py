@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clustering import dataset_files as files
+from clustering.data import readers as files
 from clustering.errors import BenchError
 
 logger = logging.getLogger(__name__)

@@ -1,12 +1,13 @@
-"""Several worker processes on one study: N on this machine (`run --workers N`) or one per
-command on any machine (`worker`).
+"""The one trial loop, for one process or many: admit a trial under the storage's lock, run
+it, tell Optuna, and let the last process out finalize the cell.
 
-Each cell's study, experiment and cell run are created once, under the storage lock, before any
-trial starts. A worker then takes trials until the study has the requested number done (complete
-or pruned): admission happens under the lock, so the count is never exceeded. The trial of a
-worker killed mid-trial is failed by the heartbeat after the grace period, its MLflow run marked
-FAILED and the trial queued again for another worker. An unreachable store is retried with
-backoff, then the worker stops with a one-line reason. The last worker out writes the summary.
+`run` prepares every cell (study, experiment, cell run; under the lock), then takes the trials
+itself (`--workers 1`, the default) or starts N `worker` processes with the same options; a
+`worker` on any machine joins the same studies. Admission under the lock keeps a study at exactly
+`--trials` complete trials however many processes take part. A running trial records a heartbeat;
+one silent for the grace period (its process was killed or lost) is failed by the next process
+that looks, its MLflow run marked FAILED and the trial queued again. An unreachable store is
+retried with backoff, then the process stops with a one-line reason.
 """
 
 import contextlib
@@ -30,19 +31,10 @@ from optuna.trial import TrialState
 from clustering.cache import FeatureCache
 from clustering.config import RunConfig
 from clustering.errors import BenchError
-from clustering.runner import build_cells
-from clustering.search import (
-    DONE_STATES,
-    Cell,
-    CellSummary,
-    Objective,
-    count_states,
-    log_cell_pictures,
-    prepare_cell,
-    stale_trial_handler,
-    summarize,
-)
-from clustering.storage import (
+from clustering.study.cell import Cell, CellSummary, build_cells, count_states
+from clustering.study.finalize import PreparedCell, finalize, prepare_cell, stale_trial_handler
+from clustering.study.objective import Objective
+from clustering.study.storage import (
     fail_stale_trials,
     first_line,
     make_storage,
@@ -57,7 +49,6 @@ logger = logging.getLogger(__name__)
 BACKOFF_SECONDS = 2.0
 MAX_POLL_SECONDS = 5.0
 STOP_SECONDS = 120
-SUMMARY_ATTR = "clustering_bench.summarized"  # the trial counts the cell run last got
 _DONE = object()
 
 
@@ -123,17 +114,9 @@ class Backoff:
         self.waits = 0
 
 
-@dataclass
-class PreparedCell:
-    """A cell with its study and MLflow ids, ready for workers."""
-
-    cell: Cell
-    study: optuna.Study
-    experiment_id: str
-    cell_run_id: str
-
-
-def prepare(cells: list[Cell], services: Services, parent_run_id=None) -> list[PreparedCell]:
+def prepare(
+    cells: list[Cell], services: Services, parent_run_id: str | None = None
+) -> list[PreparedCell]:
     """Create (or load) each cell's study, the experiment and each cell run, one process at a
     time (under the storage lock: creating them from several processes at once races)."""
     tracker = services.tracker
@@ -142,23 +125,40 @@ def prepare(cells: list[Cell], services: Services, parent_run_id=None) -> list[P
             experiment_id = tracker.client.get_run(parent_run_id).info.experiment_id
         else:
             experiment_id = tracker.experiment_id(cells[0].dataset_name)
-        prepared = []
-        for cell in cells:
-            study, cell_run_id = prepare_cell(
-                cell, services.storage, tracker, experiment_id, parent_run_id
-            )
-            prepared.append(PreparedCell(cell, study, experiment_id, cell_run_id))
-    return prepared
+        return [
+            prepare_cell(cell, services.storage, tracker, experiment_id,
+                         services.config.trials, parent_run_id)
+            for cell in cells
+        ]
 
 
-def work(config: RunConfig, parent_run_id: str | None = None) -> list[CellSummary]:
-    """The `worker` command: join (or start) the config's studies and take their trials."""
+def run(
+    config: RunConfig, parent_run_id: str | None = None, worker_args: tuple = ()
+) -> list[CellSummary]:
+    """`run`: prepare every cell, take the trials here (one worker) or in `config.workers`
+    worker processes, then finalize each cell. Returns one summary per cell."""
+    if config.workers == 1:
+        return work(config, parent_run_id, reseed=False)
+    return _run_processes(config, parent_run_id, worker_args)
+
+
+def work(
+    config: RunConfig, parent_run_id: str | None = None, reseed: bool = True
+) -> list[CellSummary]:
+    """Join (or start) the config's studies and take their trials, cell by cell. `reseed`:
+    draw from a fresh sampler seed (else every worker proposes the same configurations)."""
     cells = build_cells(config)
     services = Services.connect(config)
     prepared = prepare(cells, services, parent_run_id)
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    return [work_cell(cell, services, cache, worker) for cell in prepared]
+    summaries = []
+    for index, cell in enumerate(prepared, start=1):
+        logger.info("cell %d/%d: %s", index, len(prepared), cell.cell.label)
+        if reseed:
+            cell.study.sampler.reseed_rng()
+        summaries.append(work_cell(cell, services, cache, worker))
+    return summaries
 
 
 def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) -> CellSummary:
@@ -166,7 +166,6 @@ def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) ->
     `trials`, or a store stays unreachable (BenchError). Ctrl-C or SIGTERM fails the current
     trial, closes its run and propagates."""
     config, cell, study = services.config, prepared.cell, prepared.study
-    study.sampler.reseed_rng()  # else every worker samples the same configurations (same seed)
     objective = Objective(
         cell, services.tracker, prepared.experiment_id, prepared.cell_run_id, cache, worker
     )
@@ -174,8 +173,7 @@ def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) ->
     poll = min(MAX_POLL_SECONDS, config.heartbeat_interval)
     started = time.perf_counter()
     failures, waiting = 0, False
-    logger.info("worker %s on %s x %s (%s)", worker, cell.extractor, cell.clusterer,
-                study.study_name)
+    logger.info("worker %s on %s (%s)", worker, cell.label, study.study_name)
     try:
         while failures < config.trials:
             try:
@@ -210,9 +208,11 @@ def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) ->
             with contextlib.suppress(Exception):
                 _close_own_runs(prepared, services.tracker, worker)
         with contextlib.suppress(Exception):
-            finalize(prepared, services, time.perf_counter() - started, status)
+            finalize(prepared, services.tracker, services.storage,
+                         time.perf_counter() - started, status)
         raise
-    return finalize(prepared, services, time.perf_counter() - started, cache=cache)
+    return finalize(prepared, services.tracker, services.storage,
+                    time.perf_counter() - started, cache=cache)
 
 
 def _close_own_runs(prepared: PreparedCell, tracker: Tracker, worker: str) -> None:
@@ -229,7 +229,7 @@ def _admit(study: optuna.Study, storage, trials: int, worker: str):
     with storage_lock(storage):
         fail_stale_trials(study)
         counts = count_states(study)
-        done = sum(counts[state] for state in DONE_STATES)
+        done = counts[TrialState.COMPLETE]
         if done >= trials:
             return _DONE
         if counts[TrialState.WAITING] == 0 and done + counts[TrialState.RUNNING] >= trials:
@@ -248,8 +248,6 @@ def _run_trial(study, trial, objective, services: Services, backoff: Backoff) ->
         try:
             value = objective(trial)
             state = TrialState.COMPLETE
-        except optuna.TrialPruned:
-            state = TrialState.PRUNED
         except Exception as error:
             with contextlib.suppress(Exception):
                 trial.set_user_attr("error", f"{type(error).__name__}: {first_line(error)}")
@@ -311,63 +309,9 @@ class _Heartbeat:
                 logger.debug("heartbeat of trial id %d not recorded: %s", trial_id, error)
 
 
-def finalize(
-    prepared: PreparedCell,
-    services: Services,
-    seconds: float,
-    status: str = "FINISHED",
-    cache: FeatureCache | None = None,
-) -> CellSummary:
-    """If no trial of the cell is running or queued (the last worker out): make the trial runs
-    agree with Optuna, copy the best trial and the counts onto the cell run (once per set of
-    counts), end the cell run with `status` and draw the best trial's pictures. Returns the
-    cell's summary either way."""
-    study, cell, tracker = prepared.study, prepared.cell, services.tracker
-    with storage_lock(services.storage):
-        fail_stale_trials(study)
-        counts = count_states(study)
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        summary = CellSummary(
-            extractor=cell.extractor,
-            clusterer=cell.clusterer,
-            complete=counts[TrialState.COMPLETE],
-            pruned=counts[TrialState.PRUNED],
-            failed=counts[TrialState.FAIL],
-            best_value=max((trial.value for trial in complete), default=None),
-            seconds=seconds,
-        )
-        if counts[TrialState.RUNNING] or counts[TrialState.WAITING]:
-            return summary
-        key = [summary.complete, summary.pruned, summary.failed]
-        writes = study.user_attrs.get(SUMMARY_ATTR) != key
-        if writes:
-            reconcile(study, tracker, prepared.experiment_id)
-            summarize(study, cell, tracker, prepared.cell_run_id, seconds)
-            study.set_user_attr(SUMMARY_ATTR, key)
-        tracker.finish(prepared.cell_run_id, status)
-    if writes and status == "FINISHED":
-        log_cell_pictures(study, cell, tracker, prepared.cell_run_id, cache)
-    return summary
-
-
-def reconcile(study: optuna.Study, tracker: Tracker, experiment_id: str) -> None:
-    """Mark FAILED every trial run still RUNNING or FINISHED whose Optuna trial failed (its
-    worker was lost, or recorded the run but not the trial), so both stores count alike."""
-    states = {trial.number: trial.state for trial in study.get_trials(deepcopy=False)}
-    for run in tracker.trial_runs(experiment_id, study.study_name):
-        number = int(run.data.tags.get("optuna.trial_number", -1))
-        if states.get(number) == TrialState.FAIL and run.info.status in ("RUNNING", "FINISHED"):
-            tracker.mark_lost(
-                run.info.run_id,
-                f"lost: trial {number} failed in Optuna without its worker closing this run",
-            )
-
-
-def run_workers(
-    config: RunConfig, parent_run_id: str | None = None, worker_args: tuple = ()
-) -> list[CellSummary]:
+def _run_processes(config: RunConfig, parent_run_id: str | None, worker_args: tuple):
     """`run --workers N`: prepare every cell here, start N `worker` processes with the same
-    options, wait for them, then summarise. Ctrl-C or SIGTERM stops the workers cleanly."""
+    options, wait for them, then finalize. Ctrl-C or SIGTERM stops the workers cleanly."""
     cells = build_cells(config)
     services = Services.connect(config)
     prepared = prepare(cells, services, parent_run_id)
@@ -389,13 +333,17 @@ def run_workers(
             _stop(processes)
             for cell in prepared:
                 with contextlib.suppress(Exception):
-                    finalize(cell, services, time.perf_counter() - started, "KILLED")
+                    finalize(cell, services.tracker, services.storage,
+                             time.perf_counter() - started, "KILLED")
             raise
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
-    summaries = [finalize(cell, services, time.perf_counter() - started, cache=cache)
-                 for cell in prepared]
+    summaries = [
+        finalize(cell, services.tracker, services.storage, time.perf_counter() - started,
+                 cache=cache)
+        for cell in prepared
+    ]
     failed = [(number, code) for number, code in enumerate(codes, start=1) if code != 0]
-    incomplete = any(s.complete + s.pruned < config.trials for s in summaries)
+    incomplete = any(s.complete < config.trials for s in summaries)
     if failed and incomplete:
         number, code = failed[0]
         raise BenchError(

@@ -13,8 +13,9 @@ import pandas as pd
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from clustering import html_report, plots
 from clustering.errors import BenchError
+from clustering.report import figures as plots
+from clustering.report import html as html_report
 from clustering.tracking import BEST_PREFIX, ROLE_TAG, search_all_runs
 
 logger = logging.getLogger(__name__)
@@ -243,7 +244,7 @@ def cell_sections(client: MlflowClient, table: pd.DataFrame, folder: Path,
 
 
 def render_page(dataset, table, trials, sections, cells, tracking_uri) -> str:
-    from clustering.storage import redact
+    from clustering.study.storage import redact
 
     complete = len(plots.complete_trials(trials))
     objectives = ", ".join(sorted(set(table["objective"].dropna())))

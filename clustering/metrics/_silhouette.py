@@ -26,7 +26,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from clustering.pairwise import Progress, thread_map
+from clustering.metrics._pairwise import Progress, thread_map
 
 logger = logging.getLogger(__name__)
 

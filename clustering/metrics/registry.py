@@ -1,0 +1,76 @@
+"""The metrics registry: every score a trial logs, with its direction and whether it needs the
+labels. Objectives, table columns and "lower is better" lists everywhere derive from it."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clustering.errors import BenchError
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One logged score.
+
+    name: the MLflow metric key (snake_case). function: the public function that computes it
+    (None for what the pipeline measures itself, such as seconds). higher_is_better: its
+    direction. label_free: computed without the true labels, so usable to choose without them.
+    objective: may be optimised with `--objective`. column: shown in the comparison table.
+    """
+
+    name: str
+    function: Callable | None
+    higher_is_better: bool
+    label_free: bool
+    objective: bool = True
+    column: bool = True
+    description: str = ""
+
+
+class MetricRegistry:
+    """Metrics by name, in registration order."""
+
+    def __init__(self):
+        self._entries: dict[str, Metric] = {}
+
+    def register(self, metric: Metric) -> Metric:
+        if metric.name in self._entries:
+            raise ValueError(f"metric {metric.name!r} is registered twice")
+        self._entries[metric.name] = metric
+        return metric
+
+    def get(self, name: str) -> Metric:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise BenchError(
+                f"unknown metric {name!r}; choose from: {', '.join(self.names())}"
+            ) from None
+
+    def names(self, **where) -> list[str]:
+        """Names of the metrics whose fields equal `where`, e.g. names(objective=True)."""
+        return [
+            metric.name
+            for metric in self._entries.values()
+            if all(getattr(metric, key) == value for key, value in where.items())
+        ]
+
+    def objectives(self) -> list[str]:
+        return self.names(objective=True)
+
+    def columns(self) -> list[str]:
+        return self.names(column=True)
+
+    def lower_is_better(self) -> list[str]:
+        return self.names(higher_is_better=False)
+
+    def check_objective(self, name: str) -> Metric:
+        """The metric `name` if it may be optimised; BenchError naming the choices if not."""
+        metric = self._entries.get(name)
+        if metric is None or not metric.objective:
+            raise BenchError(
+                f"unknown objective {name!r}; choose from: {', '.join(self.objectives())}"
+            )
+        return metric
+
+
+METRICS = MetricRegistry()

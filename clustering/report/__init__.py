@@ -1,0 +1,1 @@
+"""The report: MLflow runs -> tables (tables), figures (figures) and one HTML page (html)."""

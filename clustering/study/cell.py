@@ -1,0 +1,154 @@
+"""A cell (dataset x extractor x clusterer) and its Optuna study: what it optimises, its stable
+name, the study created with the known-good configurations queued first, and trial counts."""
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from clustering import data
+from clustering.clusterers import CLUSTERERS
+from clustering.config import RunConfig
+from clustering.errors import BenchError
+from clustering.extractors import EXTRACTORS
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Cell:
+    """What one study optimises: data (X (n, h, w, c) in [0, 1], y_true (n,)) and the pair."""
+
+    dataset_name: str
+    digest: str
+    preprocessing: dict
+    X: np.ndarray
+    y_true: np.ndarray
+    extractor: str
+    clusterer: str
+    n_clusters: list[int]
+    objective: str
+    seed: int
+    metric_sample_size: int | None = None
+
+    @property
+    def label(self) -> str:
+        """How logs and run names show the cell: "raw x kmeans"."""
+        return f"{self.extractor} x {self.clusterer}"
+
+    @property
+    def study_name(self) -> str:
+        """Stable across runs of the same command; differs when anything measured differs."""
+        setup = json.dumps(
+            [self.digest, self.preprocessing, self.n_clusters, self.objective, self.seed],
+            sort_keys=True,
+        )
+        key = hashlib.sha256(setup.encode()).hexdigest()[:8]
+        return f"{self.dataset_name}.{self.extractor}.{self.clusterer}.{key}"
+
+    def known_params(self) -> list[dict]:
+        """Optuna parameters to queue before sampling: the original experiment's configuration
+        first, then each published preset of the extractor."""
+        k = {"n_clusters": self.n_clusters[0]}
+        clusterer = CLUSTERERS.get(self.clusterer).default_params(**k)
+        if len(self.n_clusters) > 1:
+            clusterer["n_clusters"] = self.n_clusters[0]
+        extractors = EXTRACTORS.get(self.extractor).known_params()
+        return [{**extractor, **clusterer} for extractor in extractors]
+
+
+@dataclass
+class CellSummary:
+    """How a cell's study stands after a run: trial counts, best value (or None), seconds."""
+
+    extractor: str
+    clusterer: str
+    complete: int
+    failed: int
+    best_value: float | None
+    seconds: float
+
+
+def build_cells(config: RunConfig) -> list[Cell]:
+    """Load and preprocess the data once; one Cell per (extractor, clusterer), extractor-major
+    so the feature cache serves the second clusterer of each extractor."""
+    dataset = data.load(
+        config.dataset, data_dir=config.data_dir, split=config.split, limit=config.limit,
+        seed=config.seed,
+    )
+    X = data.preprocess(dataset.images, color=config.color)
+    n_images = len(dataset.labels)
+    n_classes = len(np.unique(dataset.labels))
+    if config.n_clusters is None and n_classes < 2:
+        raise BenchError(
+            f"{dataset.name}: its labels hold a single class, so there is nothing to cluster by "
+            "default; pass --n-clusters K (2 or more)"
+        )
+    n_clusters = config.n_clusters or [n_classes]
+    too_many = [k for k in n_clusters if k > n_images]
+    if too_many:
+        raise BenchError(
+            f"--n-clusters {too_many[0]} is above the number of images ({n_images}); "
+            f"choose 2..{n_images}"
+        )
+    logger.info(
+        "dataset %s: %d images of %s, %d classes, digest %s",
+        dataset.name, n_images, "x".join(map(str, X.shape[1:])), len(dataset.class_names),
+        dataset.digest[:12],
+    )
+    preprocessing = {"split": config.split, "limit": config.limit, "color": config.color}
+    return [
+        Cell(
+            dataset_name=dataset.name,
+            digest=dataset.digest,
+            preprocessing=preprocessing,
+            X=X,
+            y_true=dataset.labels,
+            extractor=extractor,
+            clusterer=clusterer,
+            n_clusters=list(n_clusters),
+            objective=config.objective,
+            seed=config.seed,
+            metric_sample_size=config.metric_sample_size,
+        )
+        for extractor in config.extractors
+        for clusterer in config.clusterers
+    ]
+
+
+def open_study(cell: Cell, storage, trials: int) -> optuna.Study:
+    """Create or load the cell's study; a new study gets the known configurations queued.
+
+    The sampler's random start-up phase is a third of the trials asked for (at least one),
+    so a small budget still reaches the model-based phase."""
+    study = optuna.create_study(
+        study_name=cell.study_name,
+        storage=storage,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=cell.seed, n_startup_trials=max(1, trials // 3)),
+        load_if_exists=True,
+    )
+    if not study.trials:
+        study.set_metric_names([cell.objective])
+        study.set_user_attr("objective", cell.objective)
+        for params in cell.known_params():
+            study.enqueue_trial(params, skip_if_exists=True)
+    return study
+
+
+def count_states(study: optuna.Study) -> dict[TrialState, int]:
+    """How many of the study's trials are in each state."""
+    counts = dict.fromkeys(TrialState, 0)
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state] += 1
+    return counts
+
+
+def best_trial(study: optuna.Study):
+    """The complete trial with the highest value, None if none is complete."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(complete, key=lambda trial: trial.value, default=None)

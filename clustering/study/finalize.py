@@ -1,0 +1,185 @@
+"""Before and after a cell's trials: its MLflow cell run opened (or found again), and at the
+end the two stores made to agree, the best trial copied onto the cell run, its pictures drawn."""
+
+import logging
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from clustering import cell_pictures
+from clustering.cache import FeatureCache
+from clustering.report import figures
+from clustering.study.cell import Cell, CellSummary, best_trial, count_states, open_study
+from clustering.study.objective import Objective
+from clustering.study.storage import fail_stale_trials, storage_lock
+from clustering.tracking import Tracker
+
+logger = logging.getLogger(__name__)
+
+PICTURES_TAG = "pictures.trial_number"  # on the cell run: the trial its pictures/ show
+SUMMARY_ATTR = "clustering_bench.summarized"  # the trial counts the cell run last got
+CELL_RUN_ATTR = "mlflow_cell_run_id"
+
+
+@dataclass
+class PreparedCell:
+    """A cell with its study and the MLflow ids of its cell run, ready for the trial loop."""
+
+    cell: Cell
+    study: optuna.Study
+    experiment_id: str
+    cell_run_id: str
+
+
+def prepare_cell(
+    cell: Cell, storage, tracker: Tracker, experiment_id: str, trials: int,
+    parent_run_id: str | None = None,
+) -> PreparedCell:
+    """The cell's study and its MLflow cell run, each created if missing (one process at a
+    time: creating them from several at once races). A resumed study finds its cell run again
+    by the id it noted, in whatever experiment that run lives."""
+    study = open_study(cell, storage, trials)
+    cell_run_id = tracker.reopen_run(study.user_attrs.get(CELL_RUN_ATTR))
+    if cell_run_id is None:
+        cell_run_id = open_cell_run(cell, tracker, experiment_id, parent_run_id)
+        study.set_user_attr(CELL_RUN_ATTR, cell_run_id)
+    experiment_id = tracker.client.get_run(cell_run_id).info.experiment_id
+    return PreparedCell(cell, study, experiment_id, cell_run_id)
+
+
+def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_id) -> str:
+    params = {
+        "dataset": cell.dataset_name,
+        "extractor": cell.extractor,
+        "clusterer": cell.clusterer,
+        "objective": cell.objective,
+        "seed": cell.seed,
+        "n_clusters": ",".join(map(str, cell.n_clusters)),
+        **{f"preprocessing.{key}": value for key, value in cell.preprocessing.items()},
+    }
+    tags = {
+        "dataset": cell.dataset_name,
+        "extractor": cell.extractor,
+        "clusterer": cell.clusterer,
+        "objective": cell.objective,
+        "study_name": cell.study_name,
+        "seed": cell.seed,
+        "dataset_digest": cell.digest,
+    }
+    return tracker.open_cell_run(
+        experiment_id,
+        cell.study_name,
+        cell.label,
+        params,
+        tags,
+        parent_run_id,
+    )
+
+
+def stale_trial_handler(tracker: Tracker):
+    """For make_storage's `on_stale`: mark the MLflow run of a trial failed by the heartbeat."""
+
+    def on_stale(study, trial) -> None:
+        # by number first: a re-queued trial carries its predecessor's user attributes, and a
+        # worker may die between creating the run and noting its id on the trial
+        cell_run_id = study.user_attrs.get(CELL_RUN_ATTR)
+        run_id = tracker.find_trial_run(cell_run_id, trial.number) if cell_run_id else None
+        run_id = run_id or trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            tracker.mark_lost(
+                run_id,
+                f"stale: trial {trial.number} had no heartbeat within the grace period (its "
+                "worker was killed or lost); Optuna failed it and queued it again",
+            )
+
+    return on_stale
+
+
+def finalize(
+    prepared: PreparedCell,
+    tracker: Tracker,
+    storage,
+    seconds: float,
+    status: str = "FINISHED",
+    cache: FeatureCache | None = None,
+) -> CellSummary:
+    """If no trial of the cell is running or queued (the last worker out): make the trial runs
+    agree with Optuna, copy the best trial and the counts onto the cell run (once per set of
+    counts), end the cell run with `status` and draw the best trial's pictures. Returns the
+    cell's summary either way."""
+    study, cell = prepared.study, prepared.cell
+    with storage_lock(storage):
+        fail_stale_trials(study)
+        counts = count_states(study)
+        best = best_trial(study)
+        summary = CellSummary(
+            extractor=cell.extractor,
+            clusterer=cell.clusterer,
+            complete=counts[TrialState.COMPLETE],
+            failed=counts[TrialState.FAIL],
+            best_value=None if best is None else best.value,
+            seconds=seconds,
+        )
+        if counts[TrialState.RUNNING] or counts[TrialState.WAITING]:
+            return summary
+        key = [summary.complete, summary.failed]
+        writes = study.user_attrs.get(SUMMARY_ATTR) != key
+        if writes:
+            reconcile(study, tracker, prepared.experiment_id)
+            summarize(study, tracker, prepared.cell_run_id)
+            study.set_user_attr(SUMMARY_ATTR, key)
+        tracker.finish(prepared.cell_run_id, status)
+    if writes and status == "FINISHED":
+        log_cell_pictures(study, cell, tracker, prepared.cell_run_id, cache)
+    return summary
+
+
+def reconcile(study: optuna.Study, tracker: Tracker, experiment_id: str) -> None:
+    """Mark FAILED every trial run still RUNNING or FINISHED whose Optuna trial failed (its
+    worker was lost, or recorded the run but not the trial), so both stores count alike."""
+    states = {trial.number: trial.state for trial in study.get_trials(deepcopy=False)}
+    for run in tracker.trial_runs(experiment_id, study.study_name):
+        number = int(run.data.tags.get("optuna.trial_number", -1))
+        if states.get(number) == TrialState.FAIL and run.info.status in ("RUNNING", "FINISHED"):
+            tracker.mark_lost(
+                run.info.run_id,
+                f"lost: trial {number} failed in Optuna without its worker closing this run",
+            )
+
+
+def summarize(study: optuna.Study, tracker: Tracker, cell_run_id: str) -> None:
+    """Copy the best complete trial's params and metrics and the trial counts onto the cell run."""
+    counts = count_states(study)
+    tracker.log(cell_run_id, metrics={
+        "trials_complete": counts[TrialState.COMPLETE],
+        "trials_failed": counts[TrialState.FAIL],
+    })
+    best = best_trial(study)
+    if best is not None:
+        metrics = {**best.user_attrs.get("metrics", {}), "best_trial_number": best.number}
+        tracker.log_best(cell_run_id, best.params, metrics, step=counts[TrialState.COMPLETE])
+
+
+def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
+    """Draw the best complete trial's pictures (cell_pictures.draw) onto the cell run under
+    `pictures/`, once per best trial (tag PICTURES_TAG); a failure is logged, never raised."""
+    best = best_trial(study)
+    if best is None:
+        return
+    if tracker.client.get_run(cell_run_id).data.tags.get(PICTURES_TAG) == str(best.number):
+        return
+    try:
+        objective = Objective(cell, tracker, "", cell_run_id, cache)
+        extractor_params, clusterer_params = objective.suggest(
+            optuna.trial.FixedTrial(best.params)
+        )
+        drawn = cell_pictures.draw(cell, extractor_params, clusterer_params, cache)
+        for name, figure in drawn.items():
+            tracker.log_figure(cell_run_id, figure, name, "pictures")
+            figures.close(figure)
+    except Exception as error:
+        logger.warning("pictures of %s (trial %d) failed: %s: %s", cell.label, best.number,
+                       type(error).__name__, error)
+        return
+    tracker.log(cell_run_id, tags={PICTURES_TAG: best.number})

@@ -1,0 +1,150 @@
+"""The Optuna objective of one cell: each call is one trial and one MLflow child run that
+ends FINISHED (complete), FAILED (raised) or KILLED (interrupted)."""
+
+import logging
+
+import numpy as np
+import optuna
+
+from clustering import pipeline
+from clustering.cache import FeatureCache
+from clustering.clusterers import CLUSTERERS
+from clustering.extractors import EXTRACTORS
+from clustering.study.cell import Cell
+from clustering.tracking import WORKER_TAG, Tracker
+
+logger = logging.getLogger(__name__)
+
+
+class Objective:
+    """The Optuna objective of one cell: each call is one trial and one MLflow child run."""
+
+    def __init__(
+        self,
+        cell: Cell,
+        tracker: Tracker,
+        experiment_id: str,
+        cell_run_id: str,
+        cache: FeatureCache | None,
+        worker: str | None = None,
+    ):
+        self.cell = cell
+        self.tracker = tracker
+        self.experiment_id = experiment_id
+        self.cell_run_id = cell_run_id
+        self.cache = cache
+        self.worker = worker  # "host:pid", tagged on each trial run (None: untagged)
+
+    def suggest(self, trial) -> tuple[dict, dict]:
+        """The extractor's and the clusterer's `__init__` keyword arguments for `trial` (an
+        Optuna trial, or a FixedTrial of a finished trial's parameters)."""
+        cell = self.cell
+        extractor_params = EXTRACTORS.get(cell.extractor).search_space(trial)
+        if len(cell.n_clusters) > 1:
+            n_clusters = trial.suggest_categorical("n_clusters", cell.n_clusters)
+        else:
+            n_clusters = cell.n_clusters[0]
+        clusterer_params = CLUSTERERS.get(cell.clusterer).search_space(trial, n_clusters=n_clusters)
+        return extractor_params, clusterer_params
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Run the trial; its MLflow run ends FINISHED, FAILED (error tag) or KILLED."""
+        cell = self.cell
+        extractor_params, clusterer_params = self.suggest(trial)
+        run_id = self.tracker.start_trial_run(
+            self.experiment_id,
+            self.cell_run_id,
+            cell.study_name,
+            trial.number,
+            {**trial.params, "n_clusters": clusterer_params["n_clusters"]},
+            tags={WORKER_TAG: self.worker} if self.worker else None,
+        )
+        label = f"[{cell.label}] trial {trial.number}"
+        try:
+            trial.set_user_attr("mlflow_run_id", run_id)  # a storage write: interruptible
+            value = self._evaluate(run_id, extractor_params, clusterer_params, label)
+            trial.set_user_attr("metrics", self.scores)
+        except BaseException as error:
+            interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
+            reason = f"{type(error).__name__}: {error}".strip()
+            self.tracker.log(run_id, tags={"optuna.state": "FAIL", "error": reason})
+            self.tracker.finish(run_id, "KILLED" if interrupted else "FAILED")
+            if not interrupted:
+                logger.warning("%s failed: %s", label, reason)
+            raise
+        self.tracker.log(run_id, tags={"optuna.state": "COMPLETE"})
+        self.tracker.finish(run_id, "FINISHED")
+        return value
+
+    def _evaluate(self, run_id, extractor_params, clusterer_params, label) -> float:
+        """Extract (cached), cluster and score; log the scores on the trial run and return the
+        objective's value. `self.scores` keeps every score for the trial's user attributes."""
+        cell = self.cell
+
+        def on_epoch(epoch: int, logs: dict) -> None:
+            numbers = {key: float(value) for key, value in logs.items()}
+            self.tracker.log(run_id, metrics=numbers, step=epoch)
+            logger.info("%s epoch %d: %s", label, epoch + 1, _format(numbers))
+
+        extraction = pipeline.extract(
+            cell.X,
+            cell.extractor,
+            extractor_params,
+            seed=cell.seed,
+            digest=cell.digest,
+            preprocessing=cell.preprocessing,
+            cache=self.cache,
+            epoch_callback=on_epoch,
+        )
+        clustering = pipeline.cluster_and_score(
+            extraction.features,
+            cell.y_true,
+            cell.clusterer,
+            clusterer_params,
+            seed=cell.seed,
+            metric_sample_size=cell.metric_sample_size,
+            progress=_metric_progress(label),
+        )
+        scores = dict(clustering.scores)
+        scores["extract_seconds"] = extraction.extract_seconds
+        # training time of the features even when the cache served them, so cells compare fairly
+        trained_seconds = extraction.extract_seconds + extraction.seconds_saved
+        scores["fit_seconds"] = trained_seconds + scores["cluster_seconds"]
+        scores["n_features"] = float(extraction.features.shape[1])
+        tags = {"feature_cache": "hit" if extraction.cache_hit else "miss"}
+        # logged on every trial (0 on a miss) so every cell run gets the same metric names
+        scores["cache_seconds_saved"] = extraction.seconds_saved
+        if cell.metric_sample_size is not None:
+            tags["metric_sample_size"] = cell.metric_sample_size
+            tags["metric_random_state"] = cell.seed
+        self.tracker.log(run_id, metrics=scores, tags=tags)
+        self.scores = scores
+        value = scores[cell.objective]
+        if not np.isfinite(value):
+            raise FloatingPointError(f"objective {cell.objective} is {value}")
+        logger.info(
+            "%s: %s=%.4f hungarian_accuracy=%.4f (%.1f s)",
+            label,
+            cell.objective,
+            value,
+            scores["hungarian_accuracy"],
+            scores["fit_seconds"] + scores["metric_seconds"],
+        )
+        return float(value)
+
+
+def _metric_progress(label: str):
+    """A progress callback that logs every tenth of the metric blocks (large n only)."""
+    last = [-1]
+
+    def report(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if total >= 20 and tenth != last[0]:
+            last[0] = tenth
+            logger.info("%s metrics: %d/%d blocks", label, done, total)
+
+    return report
+
+
+def _format(numbers: dict) -> str:
+    return " ".join(f"{key}={value:.4g}" for key, value in sorted(numbers.items()))
