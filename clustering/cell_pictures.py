@@ -10,8 +10,9 @@ import logging
 
 import numpy as np
 
-from clustering import pipeline, plots
+from clustering import pipeline
 from clustering.extractors import EXTRACTORS
+from clustering.report import figures as plots
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +59,9 @@ def draw(cell, extractor_params: dict, clusterer_params: dict, cache=None) -> di
 
 
 def centre_images(extractor_name: str, extraction, centres: np.ndarray, image_shape):
-    """Centres (k, d) as images (k, h, w, c) in [0, 1]: reshaped pixels for `raw`, decoded
-    codes for extractors with a decoder; None where centres do not map to pixels (U-Net)."""
-    if not EXTRACTORS.get(extractor_name).learned:
-        if centres.shape[1] != int(np.prod(image_shape)):
-            return None
-        return np.clip(centres.reshape(len(centres), *image_shape), 0.0, 1.0)
+    """Centres (k, d) in feature space as images (k, h, w, c) in [0, 1], decoded by the
+    extractor (reshaped pixels for `raw`, the decoder for autoencoders); None where features
+    do not map back to pixels (U-Net)."""
     decode = extraction.decode_function()
     if decode is None:
         logger.info("%s has no decoder: its cluster centres are not drawn", extractor_name)
@@ -74,7 +72,7 @@ def centre_images(extractor_name: str, extraction, centres: np.ndarray, image_sh
 
 def generated_images(extractor_name: str, extraction, seed: int):
     """N_GENERATED images decoded from z ~ N(0, I) for extractors that sample (the VAE)."""
-    if not hasattr(EXTRACTORS.get(extractor_name), "sample"):
+    if not EXTRACTORS.get(extractor_name).samples:
         return None
     if extraction.extractor is not None:
         return extraction.extractor.sample(N_GENERATED, random_state=seed)

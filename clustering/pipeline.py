@@ -37,8 +37,7 @@ class Extraction:
         """codes (m, d) -> images (m, h, w, c), from the fitted extractor or the cached decoder;
         None when the extractor has no decoder (raw pixels, U-Net)."""
         if self.extractor is not None:
-            has_decoder = getattr(self.extractor, "decoder_", None) is not None
-            return self.extractor.decode if has_decoder else None
+            return self.extractor.decode if self.extractor.decodes else None
         if self.decoder is None:
             return None
         model = load_decoder(self.decoder)
@@ -85,12 +84,11 @@ def extract(
                 decoder=entry.decoder,
             )
     started = time.perf_counter()
-    extractor = cls(**params, random_state=seed) if cls.learned else cls(**params)
-    fit_kwargs = {"epoch_callback": epoch_callback} if cls.learned else {}
-    extractor.fit(X, **fit_kwargs)
+    extractor = cls(**params, random_state=seed)
+    extractor.fit(X, epoch_callback=epoch_callback)
     features = np.asarray(extractor.transform(X), dtype=np.float32)
     reconstructions = None
-    if hasattr(extractor, "reconstruct"):
+    if cls.reconstructs:
         reconstructions = np.asarray(extractor.reconstruct(X[:N_RECONSTRUCTIONS]), np.float32)
     seconds = time.perf_counter() - started
     if not np.all(np.isfinite(features)):
@@ -98,8 +96,7 @@ def extract(
             f"{extractor_name} produced NaN or infinite features; lower its learning rate"
         )
     if use_cache:
-        decoder = getattr(extractor, "decoder_", None)
-        decoder = save_decoder(decoder) if decoder is not None else None
+        decoder = save_decoder(extractor.decoder_) if cls.decodes else None
         cache.put(key, CacheEntry(features, reconstructions, seconds, decoder))
     return Extraction(
         features=features,

@@ -1,23 +1,36 @@
-"""The clusterer contract: a scikit-learn estimator with a per-trial search space."""
+"""The clusterer contract: a scikit-learn estimator with a search space (`clustering.space`)
+and its optional abilities declared as class flags."""
+
+from sklearn.utils.metaestimators import available_if
 
 from clustering.registry import Registry
+from clustering.space import Searchable, Space
 
 CLUSTERERS = Registry("clusterer")
 
 
-class Clusterer:
-    """Mixin for registered clusterers: `fit`, `predict`, `fit_predict`, `labels_`,
-    `cluster_centers_` (n_clusters, n_features), `inertia_` (sum of squared distances), `n_iter_`.
+def _is_probabilistic(clusterer) -> bool:
+    return clusterer.probabilistic
+
+
+class Clusterer(Searchable):
+    """Mixin for registered clusterers: `fit`, `predict`, `fit_predict`, `labels_` (n_samples,),
+    `cluster_centers_` (n_clusters, n_features), `inertia_` (sum of squared Euclidean distances
+    of the samples to their assigned centre), `n_iter_`.
+
+    `declare(space, n_clusters)` returns the `__init__` keyword arguments, `n_clusters` included.
+    `probabilistic` clusterers also give `predict_proba(X)`: (n_samples, n_clusters) membership
+    probabilities, rows summing to 1. On the others the method is absent (`hasattr` is False, as
+    scikit-learn's checks expect); callers test the flag.
     """
 
-    name: str = ""
+    probabilistic: bool = False
 
     @classmethod
-    def search_space(cls, trial, n_clusters: int) -> dict:
-        """`__init__` keyword arguments for one trial; parameter names prefixed by `name`."""
+    def declare(cls, space: Space, n_clusters: int) -> dict:
         return {"n_clusters": n_clusters}
 
-    @classmethod
-    def default_params(cls) -> dict:
-        """The Optuna parameters (prefixed names) of the default configuration, to enqueue first."""
-        return {}
+    @available_if(_is_probabilistic)
+    def predict_proba(self, X):
+        """Membership probabilities (n_samples, n_clusters) of the fitted clusters."""
+        raise NotImplementedError(f"{self.name} declares probabilistic but has no predict_proba")

@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from clustering.clusterers.base import CLUSTERERS, Clusterer
 from clustering.clusterers.lloyd import centre, kmeans_plusplus, lloyd, row_workers, same_partition
 from clustering.errors import BenchError
+from clustering.space import Space
 
 INITS = ("random", "k-means++")
 
@@ -83,17 +84,13 @@ class KMeans(Clusterer, ClusterMixin, BaseEstimator):
         self.random_state = random_state
 
     @classmethod
-    def search_space(cls, trial, n_clusters: int) -> dict:
+    def declare(cls, space: Space, n_clusters: int) -> dict:
         return {
             "n_clusters": n_clusters,
-            "init": trial.suggest_categorical("kmeans.init", list(INITS)),
-            "n_init": trial.suggest_int("kmeans.n_init", 1, 10),
-            "max_iter": trial.suggest_int("kmeans.max_iter", 50, 500, log=True),
+            "init": space.categorical("init", list(INITS), default="random"),
+            "n_init": space.int("n_init", 1, 10, default=1),
+            "max_iter": space.int("max_iter", 50, 500, log=True, default=300),
         }
-
-    @classmethod
-    def default_params(cls) -> dict:
-        return {"kmeans.init": "random", "kmeans.n_init": 1, "kmeans.max_iter": 300}
 
     def fit(self, X, y=None, sample_weight=None):
         """Cluster X (n_samples, n_features); float32 stays float32. Returns self.
@@ -150,9 +147,7 @@ class KMeans(Clusterer, ClusterMixin, BaseEstimator):
                     run,
                 )
                 # As scikit-learn: a lower inertia from the same partition is only rounding.
-                if best is None or (
-                    result[1] < best[1] and not same_partition(result[0], best[0])
-                ):
+                if best is None or (result[1] < best[1] and not same_partition(result[0], best[0])):
                     best = result
         labels, inertia, centers, n_iter = best
 

@@ -19,6 +19,7 @@ from threadpoolctl import ThreadpoolController
 # calls on the same rows (BLAS rounding depends on the call's shape).
 _BLOCK = 256
 
+
 @functools.cache
 def _blas_controller():
     return ThreadpoolController()

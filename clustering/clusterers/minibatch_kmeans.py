@@ -2,9 +2,11 @@
 
 import numpy as np
 from sklearn import cluster
+from sklearn.utils.validation import validate_data
 
 from clustering.clusterers.base import CLUSTERERS, Clusterer
 from clustering.clusterers.kmeans import check_n_clusters
+from clustering.space import Space
 
 
 @CLUSTERERS.register("minibatch_kmeans")
@@ -14,28 +16,26 @@ class MiniBatchKMeans(Clusterer, cluster.MiniBatchKMeans):
     """
 
     @classmethod
-    def search_space(cls, trial, n_clusters: int) -> dict:
+    def declare(cls, space: Space, n_clusters: int) -> dict:
+        # scikit-learn's defaults; its n_init="auto" means 1 for k-means++.
         return {
             "n_clusters": n_clusters,
-            "batch_size": trial.suggest_int("minibatch_kmeans.batch_size", 256, 4096, log=True),
-            "init": trial.suggest_categorical("minibatch_kmeans.init", ["random", "k-means++"]),
-            "n_init": trial.suggest_int("minibatch_kmeans.n_init", 1, 10),
-            "max_iter": trial.suggest_int("minibatch_kmeans.max_iter", 50, 500, log=True),
-        }
-
-    @classmethod
-    def default_params(cls) -> dict:
-        # scikit-learn's defaults; n_init="auto" means 1 for k-means++.
-        return {
-            "minibatch_kmeans.batch_size": 1024,
-            "minibatch_kmeans.init": "k-means++",
-            "minibatch_kmeans.n_init": 1,
-            "minibatch_kmeans.max_iter": 100,
+            "batch_size": space.int("batch_size", 256, 4096, log=True, default=1024),
+            "init": space.categorical("init", ["random", "k-means++"], default="k-means++"),
+            "n_init": space.int("n_init", 1, 10, default=1),
+            "max_iter": space.int("max_iter", 50, 500, log=True, default=100),
         }
 
     def fit(self, X, y=None, sample_weight=None):
-        """Validate `n_clusters` against X, then fit as scikit-learn does (which validates the
-        other parameters). Returns self."""
-        n_samples = (X.shape if hasattr(X, "shape") else np.shape(X))[0]
-        check_n_clusters(self.n_clusters, n_samples)
+        """Validate X (n_samples, n_features) and `n_clusters` against it, then fit as
+        scikit-learn does (which validates the other parameters). Returns self."""
+        X = validate_data(
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            order="C",
+            accept_large_sparse=False,
+        )
+        check_n_clusters(self.n_clusters, X.shape[0])
         return super().fit(X, y=y, sample_weight=sample_weight)

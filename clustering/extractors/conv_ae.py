@@ -10,6 +10,7 @@ from clustering.extractors.keras_base import (
     crop_to,
     pad_to_multiple,
 )
+from clustering.space import Space
 
 
 def build_conv_autoencoder(
@@ -100,33 +101,22 @@ class ConvAutoencoder(KerasExtractor):
         self.random_state = random_state
 
     @classmethod
-    def search_space(cls, trial) -> dict:
-        p = cls.name
-        n_blocks = trial.suggest_int(f"{p}.n_blocks", 1, 3)
+    def declare(cls, space: Space) -> dict:
+        n_blocks = space.int("n_blocks", 1, 3, default=2)
+        default_filters = (3, 1)  # the original sparse variant; deeper blocks default to 1
+        filters = tuple(
+            space.int(f"filters_{i}", 1, 32, log=True, default=default_filters[min(i, 1)])
+            for i in range(n_blocks)
+        )
         params = {
-            "filters": tuple(
-                trial.suggest_int(f"{p}.filters_{i}", 1, 32, log=True) for i in range(n_blocks)
-            ),
-            "kernel_size": trial.suggest_categorical(f"{p}.kernel_size", [3, 5]),
-            "l1": trial.suggest_float(f"{p}.l1", 1e-7, 1e-3, log=True),
-            "bottleneck": trial.suggest_categorical(f"{p}.bottleneck", ["spatial", "dense"]),
+            "filters": filters,
+            "kernel_size": space.categorical("kernel_size", [3, 5], default=5),
+            "l1": space.float("l1", 1e-7, 1e-3, log=True, default=1e-5),
+            "bottleneck": space.categorical("bottleneck", ["spatial", "dense"], default="spatial"),
         }
         if params["bottleneck"] == "dense":
-            params["code_size"] = trial.suggest_int(f"{p}.code_size", 8, 128, log=True)
-        return {**params, **cls._training_space(trial)}
-
-    @classmethod
-    def default_params(cls) -> dict:
-        d = cls._init_defaults()
-        p = cls.name
-        return {
-            f"{p}.n_blocks": len(d["filters"]),
-            **{f"{p}.filters_{i}": n for i, n in enumerate(d["filters"])},
-            f"{p}.kernel_size": d["kernel_size"],
-            f"{p}.l1": d["l1"],
-            f"{p}.bottleneck": d["bottleneck"],
-            **cls._training_defaults(),
-        }
+            params["code_size"] = space.int("code_size", 8, 128, log=True, default=64)
+        return {**params, **cls.declare_training(space)}
 
     def _check_params(self, image_shape) -> None:
         self._check_widths("filters", allow_empty=False)

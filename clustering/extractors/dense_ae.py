@@ -4,6 +4,7 @@ import math
 
 from clustering.extractors.base import EXTRACTORS
 from clustering.extractors.keras_base import KerasExtractor, chain
+from clustering.space import Space
 
 
 def build_dense_autoencoder(image_shape, code_size: int, hidden_layers=()):
@@ -57,23 +58,13 @@ class DenseAutoencoder(KerasExtractor):
         self.random_state = random_state
 
     @classmethod
-    def search_space(cls, trial) -> dict:
-        p = cls.name
-        n_hidden = trial.suggest_int(f"{p}.n_hidden", 0, 2)
-        width = trial.suggest_categorical(f"{p}.hidden_width", [128, 256, 512]) if n_hidden else 0
+    def declare(cls, space: Space) -> dict:
+        n_hidden = space.int("n_hidden", 0, 2, default=0)
+        width = space.categorical("hidden_width", [128, 256, 512], default=256) if n_hidden else 0
         return {
-            "code_size": trial.suggest_int(f"{p}.code_size", 8, 128, log=True),
+            "code_size": space.int("code_size", 8, 128, log=True, default=64),
             "hidden_layers": tuple(width // 2**i for i in range(n_hidden)),  # narrowing to code
-            **cls._training_space(trial),
-        }
-
-    @classmethod
-    def default_params(cls) -> dict:
-        defaults = cls._init_defaults()
-        return {
-            f"{cls.name}.n_hidden": 0,
-            f"{cls.name}.code_size": defaults["code_size"],
-            **cls._training_defaults(),
+            **cls.declare_training(space),
         }
 
     def _check_params(self, image_shape) -> None:

@@ -5,7 +5,6 @@ fast and registering an extractor costs nothing.
 """
 
 import functools
-import inspect
 import logging
 import math
 
@@ -14,7 +13,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from clustering.errors import BenchError
-from clustering.extractors.base import Extractor
+from clustering.extractors.base import Extractor, check_images
+from clustering.space import Space
 
 logger = logging.getLogger(__name__)
 
@@ -85,23 +85,6 @@ def chain(encoder, decoder, name: str = "autoencoder"):
     return keras.Model(inputs, decoder(encoder(inputs)), name=name)
 
 
-def as_images(X, where: str) -> np.ndarray:
-    """float32 (n, h, w, c) in [0, 1]; a 3-d (n, h, w) array gets a channel axis."""
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim == 3:
-        X = X[..., np.newaxis]
-    if X.ndim != 4 or len(X) == 0:
-        raise BenchError(
-            f"{where} expects images of shape (n, height, width, channels), got {X.shape}"
-        )
-    if not (X.min() >= 0.0 and X.max() <= 1.0):
-        raise BenchError(
-            f"{where} expects pixels in [0, 1], got values in [{X.min()}, {X.max()}]; "
-            "scale the images first (datasets.preprocess)"
-        )
-    return X
-
-
 def epoch_hooks(name: str, epoch_callback):
     """A Keras callback: stop on a NaN or infinite epoch loss, forward epoch logs to the caller.
 
@@ -149,29 +132,21 @@ class KerasExtractor(Extractor):
     """
 
     learned = True
+    reconstructs = True
+    decodes = True  # subclasses without a decoder (U-Net) set False and override `decode`
     predict_batch_size = 256  # inference only: does not change the codes
 
-    # --- search space helpers shared by the Keras extractors ---
+    # --- the training part of the search space, shared by the Keras extractors ---
 
     @classmethod
-    def _init_defaults(cls) -> dict:
-        params = inspect.signature(cls.__init__).parameters.values()
-        return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
-
-    @classmethod
-    def _training_space(cls, trial) -> dict:
-        p = cls.name
+    def declare_training(cls, space: Space, *, max_epochs: int = 30, batch_sizes=(32, 64, 128)):
+        """learning_rate (Adam, log 1e-4..1e-2, default 1e-3), epochs (5..max_epochs, default
+        20), batch_size (one of `batch_sizes`, default 32): the original experiments' values."""
         return {
-            "learning_rate": trial.suggest_float(f"{p}.learning_rate", 1e-4, 1e-2, log=True),
-            "epochs": trial.suggest_int(f"{p}.epochs", 5, 30),
-            "batch_size": trial.suggest_categorical(f"{p}.batch_size", [32, 64, 128]),
+            "learning_rate": space.float("learning_rate", 1e-4, 1e-2, log=True, default=1e-3),
+            "epochs": space.int("epochs", 5, max_epochs, default=20),
+            "batch_size": space.categorical("batch_size", list(batch_sizes), default=32),
         }
-
-    @classmethod
-    def _training_defaults(cls) -> dict:
-        defaults = cls._init_defaults()
-        keys = ("learning_rate", "epochs", "batch_size")
-        return {f"{cls.name}.{key}": defaults[key] for key in keys}
 
     # --- parameter checks ---
 
@@ -236,7 +211,7 @@ class KerasExtractor(Extractor):
 
     # --- the sklearn contract ---
 
-    def fit(self, X, y=None, *, epoch_callback=None):
+    def fit(self, X, y=None, epoch_callback=None):
         """Train on images (n, h, w, c) in [0, 1]; returns self.
 
         `epoch_callback(epoch, logs)`, when given, is called after every epoch with the 0-based
@@ -247,7 +222,7 @@ class KerasExtractor(Extractor):
         """
         import keras
 
-        X = as_images(X, f"{self.name}.fit")
+        X = check_images(X, f"{self.name}.fit")
         self._check_training_params(len(X))
         self._check_params(X.shape[1:])
 
@@ -295,24 +270,24 @@ class KerasExtractor(Extractor):
 
     def transform(self, X) -> np.ndarray:
         """Codes (n, n_features_out_) float32 of images shaped like the training images."""
-        X = self._check_input(X, "transform")
+        X = self._check_fitted_images(X, "transform")
         return self._predict(self.encoder_, X).reshape(len(X), -1)
 
     def reconstruct(self, X) -> np.ndarray:
         """The model's reconstructions, float32 with the shape of X."""
         shape = np.shape(X)
-        X = self._check_input(X, "reconstruct")
+        X = self._check_fitted_images(X, "reconstruct")
         return self._predict(self.model_, X).reshape(shape)
 
     def decode(self, codes) -> np.ndarray:
         """Images (n, h, w, c) float32 in [0, 1] from codes (n, n_features_out_)."""
-        check_is_fitted(self, "model_")
-        if self.decoder_ is None:
-            raise NotImplementedError(
-                f"{self.name} cannot decode codes alone (its decoder needs the encoder's skip "
-                "connections); use reconstruct(X)"
+        check_is_fitted(self, "image_shape_")
+        codes = np.asarray(codes, dtype=np.float32)
+        if codes.ndim != 2 or codes.shape[1] != self.n_features_out_ or not len(codes):
+            raise BenchError(
+                f"{self.name}.decode expects codes of shape (n, {self.n_features_out_}), "
+                f"got {codes.shape}"
             )
-        codes = np.asarray(codes, dtype=np.float32).reshape(-1, self.n_features_out_)
         return self._predict(self.decoder_, codes)
 
     # --- helpers ---
@@ -330,13 +305,3 @@ class KerasExtractor(Extractor):
         if self.random_state is None:  # not the global NumPy state, which set_seed resets
             return int(np.random.default_rng().integers(np.iinfo(np.int32).max))
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _check_input(self, X, method: str) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        X = as_images(X, f"{self.name}.{method}")
-        if X.shape[1:] != self.image_shape_:
-            raise BenchError(
-                f"{self.name}.{method}: fitted on images of shape {self.image_shape_}, "
-                f"got {X.shape[1:]}; transform images of the training size"
-            )
-        return X

@@ -2,6 +2,7 @@
 
 from clustering.extractors.base import EXTRACTORS
 from clustering.extractors.keras_base import KerasExtractor, check_depth, crop_to, pad_to_multiple
+from clustering.space import Space
 
 
 def build_unet(image_shape, depth: int, base_filters: int):
@@ -47,6 +48,8 @@ class UNet(KerasExtractor):
     least one pixel: depth <= 3 on 8x8 digits.
     """
 
+    decodes = False
+
     def __init__(
         self,
         depth=2,
@@ -68,21 +71,11 @@ class UNet(KerasExtractor):
         self.random_state = random_state
 
     @classmethod
-    def search_space(cls, trial) -> dict:
-        p = cls.name
+    def declare(cls, space: Space) -> dict:
         return {
-            "depth": trial.suggest_int(f"{p}.depth", 1, 3),
-            "base_filters": trial.suggest_categorical(f"{p}.base_filters", [8, 16, 32]),
-            **cls._training_space(trial),
-        }
-
-    @classmethod
-    def default_params(cls) -> dict:
-        d = cls._init_defaults()
-        return {
-            f"{cls.name}.depth": d["depth"],
-            f"{cls.name}.base_filters": d["base_filters"],
-            **cls._training_defaults(),
+            "depth": space.int("depth", 1, 3, default=2),
+            "base_filters": space.categorical("base_filters", [8, 16, 32], default=16),
+            **cls.declare_training(space),
         }
 
     def _check_params(self, image_shape) -> None:
@@ -93,3 +86,9 @@ class UNet(KerasExtractor):
     def _build(self, image_shape, seed):
         model, encoder = build_unet(image_shape, self.depth, self.base_filters)
         return model, encoder, None
+
+    def decode(self, codes):
+        raise NotImplementedError(
+            f"{self.name} cannot decode codes alone (its decoder needs the encoder's skip "
+            "connections); use reconstruct(X)"
+        )

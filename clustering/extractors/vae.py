@@ -4,9 +4,11 @@ import functools
 import math
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from clustering.extractors.base import EXTRACTORS
 from clustering.extractors.keras_base import KerasExtractor, check_depth, crop_to, pad_to_multiple
+from clustering.space import Space
 
 
 @functools.cache
@@ -138,6 +140,8 @@ class VariationalAutoencoder(KerasExtractor):
     `hidden_units` (`filters` is then ignored).
     """
 
+    samples = True
+
     def __init__(
         self,
         latent_dim=16,
@@ -165,33 +169,18 @@ class VariationalAutoencoder(KerasExtractor):
         self.random_state = random_state
 
     @classmethod
-    def search_space(cls, trial) -> dict:
-        p = cls.name
-        params = {"encoder": trial.suggest_categorical(f"{p}.encoder", ["conv", "dense"])}
+    def declare(cls, space: Space) -> dict:
+        params = {"encoder": space.categorical("encoder", ["conv", "dense"], default="conv")}
         if params["encoder"] == "conv":
-            n_conv = trial.suggest_int(f"{p}.conv_layers", 1, 3)
-            base = trial.suggest_categorical(f"{p}.base_filters", [16, 32])
+            n_conv = space.int("conv_layers", 1, 3, default=2)
+            base = space.categorical("base_filters", [16, 32], default=32)
             params["filters"] = tuple(base * 2**i for i in range(n_conv))
         return {
             **params,
-            "latent_dim": trial.suggest_int(f"{p}.latent_dim", 2, 64, log=True),
-            "hidden_units": trial.suggest_int(f"{p}.hidden_units", 16, 256, log=True),
-            "beta": trial.suggest_float(f"{p}.beta", 0.1, 4.0, log=True),
-            **cls._training_space(trial),
-        }
-
-    @classmethod
-    def default_params(cls) -> dict:
-        d = cls._init_defaults()
-        p = cls.name
-        return {
-            f"{p}.encoder": d["encoder"],
-            f"{p}.conv_layers": len(d["filters"]),
-            f"{p}.base_filters": d["filters"][0],
-            f"{p}.latent_dim": d["latent_dim"],
-            f"{p}.hidden_units": d["hidden_units"],
-            f"{p}.beta": d["beta"],
-            **cls._training_defaults(),
+            "latent_dim": space.int("latent_dim", 2, 64, log=True, default=16),
+            "hidden_units": space.int("hidden_units", 16, 256, log=True, default=64),
+            "beta": space.float("beta", 0.1, 4.0, log=True, default=1.0),
+            **cls.declare_training(space),
         }
 
     def _check_params(self, image_shape) -> None:
@@ -225,5 +214,6 @@ class VariationalAutoencoder(KerasExtractor):
 
     def sample(self, n: int, random_state=0) -> np.ndarray:
         """`n` new images (n, h, w, c) decoded from z ~ N(0, I) drawn with `random_state`."""
+        check_is_fitted(self, "image_shape_")
         rng = np.random.default_rng(random_state)
         return self.decode(rng.standard_normal((n, self.latent_dim)).astype(np.float32))
