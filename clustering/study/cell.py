@@ -4,6 +4,7 @@ name, the study created with the known-good configurations queued first, and tri
 import hashlib
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,7 +134,9 @@ def open_study(cell: Cell, storage, trials: int) -> optuna.Study:
         load_if_exists=True,
     )
     if not study.trials:
-        study.set_metric_names([cell.objective])
+        with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([cell.objective])
         study.set_user_attr("objective", cell.objective)
         for params in cell.known_params():
             study.enqueue_trial(params, skip_if_exists=True)

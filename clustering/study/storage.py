@@ -76,6 +76,25 @@ def _rdb_storage(url, heartbeat_interval, grace_period, callback) -> RDBStorage:
         }
     else:
         engine_kwargs = {"pool_pre_ping": True}
+    with _creation_lock(url):
+        return _open_rdb(url, engine_kwargs, heartbeat_interval, grace_period, callback)
+
+
+@contextlib.contextmanager
+def _creation_lock(url: str) -> Iterator[None]:
+    """For a SQLite file, the lock `storage_lock` takes, held while the tables are created or
+    migrated, so that two processes starting on a new file never race half-way."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if database in (None, "", ":memory:"):
+        yield
+        return
+    with _file_lock(database + ".lock"):
+        yield
+
+
+def _open_rdb(url, engine_kwargs, heartbeat_interval, grace_period, callback) -> RDBStorage:
     for attempt in range(3):
         try:
             return RDBStorage(

@@ -1,0 +1,62 @@
+"""clustering.study.loop with one process per command on the default SQLite stores: a run
+killed mid-trial is reclaimed by the next, and runs started together share one trial count."""
+
+import os
+import signal
+import subprocess
+import time
+
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+from test_workers import (
+    CLI,
+    FAST_FAULTS,
+    assert_retried,
+    check_counts,
+    end,
+    fresh_running_trial,
+    mnist_cell,
+    start,
+    state_of,
+)
+
+
+def test_a_sigkilled_run_is_closed_and_completed_by_the_next_run(tmp_path, large_mnist):
+    """SIGKILL leaves the trial RUNNING in both stores; the same command, past the grace
+    period, fails it (FAILED in MLflow, with the reason), runs it again and completes the study."""
+    command = [*CLI, "run", *mnist_cell(large_mnist, 4), *FAST_FAULTS]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = start(command, tmp_path, "first")
+    try:
+        _, killed = fresh_running_trial(client, {first.pid}, watch=[first])
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    finally:
+        end([first])
+    number = int(killed.data.tags["optuna.trial_number"])
+    assert state_of(storage, number) == TrialState.RUNNING
+    time.sleep(6)  # past the 5 s grace period
+    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    check_counts(storage, client, 4)
+    assert_retried(storage, number)
+    run = client.get_run(killed.info.run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"].startswith("stale: ")
+
+
+def test_two_runs_started_together_on_a_fresh_folder_share_the_trial_count(tmp_path):
+    """Both create the SQLite stores at the same moment (one at a time, under a lock), both
+    exit 0, and the study ends with --trials complete trials, not twice as many."""
+    command = [*CLI, "--quiet", "run", "--extractors", "raw", "--clusterers", "kmeans",
+               "--trials", "4"]
+    processes = [start(command, tmp_path, name) for name in ("a", "b")]
+    try:
+        codes = [process.wait(timeout=300) for process in processes]
+    finally:
+        end(processes)
+    logs = {name: (tmp_path / f"{name}.log").read_text()[-2000:] for name in ("a", "b")}
+    assert codes == [0, 0], logs
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    check_counts(f"sqlite:///{tmp_path / 'optuna.db'}", client, 4)
