@@ -1,6 +1,7 @@
 """clustering.metrics: exact against scikit-learn and validclust, chunked, bounded in memory."""
 
 import gzip
+import inspect
 import itertools
 import tracemalloc
 
@@ -18,6 +19,7 @@ from validclust import dunn as validclust_dunn
 
 from clustering import metrics
 from clustering.errors import BenchError
+from clustering.metrics.registry import Metric, MetricRegistry
 
 RTOL = 1e-9
 
@@ -210,8 +212,9 @@ def test_evaluate_returns_every_metric(mnist):
     X, y = X[:400], y[:400]
     labels = np.where(y < 5, y, y // 2)
     scores = metrics.evaluate(X, labels, y)
-    assert set(metrics.METRIC_NAMES) <= set(scores)
-    assert set(scores) == set(metrics.METRIC_NAMES) | {"homogeneity", "metric_seconds"}
+    computed = [metric.name for metric in metrics.METRICS if metric.function is not None]
+    assert set(metrics.METRICS.objectives()) <= set(scores)
+    assert list(scores) == [*computed, "metric_seconds"]
     assert scores["asc"] == pytest.approx(metrics.asc(X, labels), rel=1e-12)
     assert scores["dunn"] == pytest.approx(metrics.dunn(X, labels), rel=1e-12)
     for name in ("majority_accuracy", "hungarian_accuracy", "nmi", "ari", "homogeneity"):
@@ -350,3 +353,47 @@ def test_sklearn_wrappers():
     assert metrics.nmi(y_true, labels) == normalized_mutual_info_score(y_true, labels)
     assert metrics.ari(y_true, labels) == adjusted_rand_score(y_true, labels)
     assert metrics.homogeneity(y_true, labels) == homogeneity_score(y_true, labels)
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+def test_registry_keeps_the_table_columns_and_objectives():
+    assert metrics.METRICS.columns() == [
+        "asc", "dunn", "majority_accuracy", "hungarian_accuracy", "nmi", "ari", "fit_seconds"
+    ]  # fmt: skip
+    assert metrics.METRICS.objectives() == metrics.METRICS.columns()[:-1]
+    assert {"fit_seconds", "metric_seconds", "inertia"} <= set(metrics.METRICS.lower_is_better())
+
+
+def test_every_registered_function_is_public_and_label_free_means_no_y_true():
+    for metric in metrics.METRICS:
+        assert metric.description, metric.name
+        if metric.function is not None:
+            assert getattr(metrics, metric.name) is metric.function
+            first = next(iter(inspect.signature(metric.function).parameters))
+            assert first == ("X" if metric.label_free else "y_true"), metric.name
+
+
+def test_check_objective_refuses_measured_and_unknown_names():
+    assert metrics.METRICS.check_objective("nmi").function is metrics.nmi
+    for name in ("homogeneity", "fit_seconds", "loss"):
+        with pytest.raises(BenchError, match=f"unknown objective '{name}'; choose from: asc, dunn"):
+            metrics.METRICS.check_objective(name)
+
+
+def test_add_registers_a_function_under_its_name_with_its_docstring():
+    registry = MetricRegistry()
+
+    @registry.add(higher_is_better=False, label_free=True, column=False)
+    def spread(X, labels):
+        """Mean distance to the centre.
+
+        More text."""
+
+    assert registry.get("spread") == Metric(
+        "spread", spread, False, True, column=False, description="Mean distance to the centre."
+    )
+    assert registry.objectives() == ["spread"] and registry.columns() == []
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.add(higher_is_better=True, label_free=True)(spread)

@@ -41,12 +41,18 @@ _ROW_BLOCK = 4096  # rows per block when computing the bounds
 def applies(n_samples: int, n_clusters: int) -> bool:
     """Whether silhouette_values pays and fits for this many rows and clusters (measured on
     MNIST and CIFAR-sized data, 2 cores: the full pass is faster below about 5,000 rows)."""
-    return (n_samples >= MIN_SAMPLES and n_clusters <= MAX_CLUSTERS
-            and n_samples * n_clusters * 8 <= MAX_SUMS_BYTES)
+    return (
+        n_samples >= MIN_SAMPLES
+        and n_clusters <= MAX_CLUSTERS
+        and n_samples * n_clusters * 8 <= MAX_SUMS_BYTES
+    )
 
 
 def silhouette_values(
-    Xs: np.ndarray, bounds: np.ndarray, chunk: int, threads: int,
+    Xs: np.ndarray,
+    bounds: np.ndarray,
+    chunk: int,
+    threads: int,
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Per-row silhouette (n,) of Xs (n, d) float64 whose cluster c holds rows
@@ -74,16 +80,18 @@ def silhouette_values(
     cross_tasks = _cross_tasks(need, bounds, chunk)
     report.total = len(own_tasks) + len(cross_tasks)
     _between_pass(Xs, sums, cross_tasks, chunk, threads, report)
-    logger.debug("silhouette: %.1f%% of the %d pairs computed (k=%d)",
-                 100.0 * _pairs(own_tasks, cross_tasks) / max(n * (n - 1) / 2, 1),
-                 n * (n - 1) // 2, k)
+    logger.debug(
+        "silhouette: %.1f%% of the %d pairs computed (k=%d)",
+        100.0 * _pairs(own_tasks, cross_tasks) / max(n * (n - 1) / 2, 1),
+        n * (n - 1) // 2,
+        k,
+    )
     return _finish(sums, need, own_codes, counts)
 
 
 def _pairs(own_tasks, cross_tasks) -> float:
     """Pairs of rows the tiles compute (a diagonal tile counts half of its square)."""
-    within = sum((r1 - r0) * (c1 - c0) / (2 if r0 == c0 else 1)
-                 for r0, r1, c0, c1, _ in own_tasks)
+    within = sum((r1 - r0) * (c1 - c0) / (2 if r0 == c0 else 1) for r0, r1, c0, c1, _ in own_tasks)
     return within + sum(len(rows) * len(cols) for rows, cols, *_ in cross_tasks)
 
 
@@ -252,11 +260,13 @@ def mean_distance_bounds(Xs, bounds, means, moments: _Moments, total):
     edges = np.concatenate([[0], np.cumsum(widths)]) + 2 * k
     # one product per row block: x . mean, x . skew and the coordinates on every basis
     columns = np.hstack([means.T, mo.skew.T, *mo.bases])
-    offsets = np.concatenate([
-        np.einsum("ij,ij->i", means, means),
-        np.einsum("ij,ij->i", means, mo.skew),
-        *[means[c] @ mo.bases[c] for c in range(k)],
-    ])
+    offsets = np.concatenate(
+        [
+            np.einsum("ij,ij->i", means, means),
+            np.einsum("ij,ij->i", means, mo.skew),
+            *[means[c] @ mo.bases[c] for c in range(k)],
+        ]
+    )
     mean_norms = offsets[:k]
     lower, upper = np.empty((n, k)), np.empty((n, k))
     for start in range(0, n, _ROW_BLOCK):

@@ -1,7 +1,8 @@
 """The metrics registry: every score a trial logs, with its direction and whether it needs the
 labels. Objectives, table columns and "lower is better" lists everywhere derive from it."""
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from clustering.errors import BenchError
@@ -27,7 +28,7 @@ class Metric:
 
 
 class MetricRegistry:
-    """Metrics by name, in registration order."""
+    """Metrics by name, in registration order; iterating gives the Metric entries."""
 
     def __init__(self):
         self._entries: dict[str, Metric] = {}
@@ -37,6 +38,29 @@ class MetricRegistry:
             raise ValueError(f"metric {metric.name!r} is registered twice")
         self._entries[metric.name] = metric
         return metric
+
+    def add(self, *, higher_is_better: bool, label_free: bool, **options) -> Callable:
+        """Decorator: register the decorated function as the metric of its name, described by
+        its docstring's first paragraph unless `description` is given; `options` as in Metric."""
+
+        def register(function: Callable) -> Callable:
+            summary = " ".join((inspect.getdoc(function) or "").split("\n\n")[0].split())
+            fields = {"description": summary, **options}
+            self.register(
+                Metric(function.__name__, function, higher_is_better, label_free, **fields)
+            )
+            return function
+
+        return register
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(list(self._entries.values()))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
 
     def get(self, name: str) -> Metric:
         try:
