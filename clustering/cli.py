@@ -8,7 +8,9 @@ import signal
 import sys
 import threading
 
-from clustering.config import OBJECTIVES, RunConfig, resolve_tracking_uri
+from clustering.config import RunConfig, resolve_tracking_uri
+from clustering.data import DATASETS
+from clustering.metrics import METRICS
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -37,8 +39,8 @@ def _names(text: str) -> list[str]:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of `run` and `worker`: data, cells, search, stores, faults."""
     parser.add_argument("--config", help="YAML suite file with run options (flags override it)")
-    parser.add_argument("--dataset", help="digits (default), mnist, fashion_mnist, cifar10, "
-                        "npz:PATH or folder:PATH")
+    parser.add_argument("--dataset", help=f"one of {', '.join(DATASETS.choices())} "
+                        "(default digits)")
     parser.add_argument("--data-dir", help="folder holding the dataset's files")
     parser.add_argument("--split", choices=["test", "train", "all"])
     parser.add_argument("--limit", type=int, help="class-stratified subset of N images")
@@ -48,7 +50,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clusterers", "--clusterer", dest="clusterers", type=_names,
                         help="comma list or 'all' (default)")
     parser.add_argument("--trials", type=int, help="complete trials per cell (default 3)")
-    parser.add_argument("--objective", help=f"one of {', '.join(OBJECTIVES)} (default asc)")
+    parser.add_argument("--objective",
+                        help=f"one of {', '.join(METRICS.objectives())} (default asc)")
     parser.add_argument("--n-clusters", type=_int_list,
                         help="k, or a comma list to search over (default: number of classes)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -191,7 +194,7 @@ def command_list(args) -> int:
 
     print("extractors: " + ", ".join(EXTRACTORS.names()))
     print("clusterers: " + ", ".join(CLUSTERERS.names()))
-    print("objectives: " + ", ".join(OBJECTIVES))
+    print("objectives: " + ", ".join(METRICS.objectives()))
     return 0
 
 

@@ -1,6 +1,8 @@
 """The run configuration: one validated dataclass, built from CLI flags or a YAML suite file."""
 
 import os
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -8,9 +10,13 @@ import yaml
 
 from clustering.errors import BenchError
 
-OBJECTIVES = ("asc", "dunn", "majority_accuracy", "hungarian_accuracy", "nmi", "ari")
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-SPLITS = ("test", "train", "all")
+_TYPE_NAMES = {  # type -> (one value, several values), as a message names them
+    str: ("a string", "strings"),
+    int: ("a whole number", "whole numbers"),
+    bool: ("true or false", "true or false values"),
+    type(None): ("null (empty)", "nulls"),
+}
 
 
 @dataclass
@@ -41,14 +47,14 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """Check every field and expand `all`; returns self. Raises BenchError naming the fix."""
         from clustering.clusterers import CLUSTERERS
+        from clustering.data import SPLITS
         from clustering.extractors import EXTRACTORS
+        from clustering.metrics import METRICS
 
+        self.check_types()
         self.extractors = EXTRACTORS.parse(",".join(self.extractors))
         self.clusterers = CLUSTERERS.parse(",".join(self.clusterers))
-        if self.objective not in OBJECTIVES:
-            raise BenchError(
-                f"unknown objective {self.objective!r}; choose from: {', '.join(OBJECTIVES)}"
-            )
+        METRICS.check_objective(self.objective)
         if self.split not in SPLITS:
             raise BenchError(f"unknown split {self.split!r}; choose from: {', '.join(SPLITS)}")
         if self.trials < 1:
@@ -69,6 +75,18 @@ class RunConfig:
         self.storage = self.storage or default_storage(self.tracking_uri)
         self._validate_scaling()
         return self
+
+    def check_types(self, where: str = "") -> None:
+        """Every field holds a value of its annotated type (a YAML file can hold anything);
+        BenchError naming the option, its value and the type otherwise, prefixed by `where`."""
+        hints = typing.get_type_hints(type(self))
+        for option in fields(self):
+            value, expected = getattr(self, option.name), hints[option.name]
+            if not _is_a(value, expected):
+                raise BenchError(
+                    f"{where}option {option.name} must be {_type_name(expected)}, got "
+                    f"{value!r} ({type(value).__name__})"
+                )
 
     def _validate_scaling(self) -> None:
         if self.workers < 1:
@@ -111,10 +129,12 @@ class RunConfig:
         for key in ("extractors", "clusterers"):
             if isinstance(data.get(key), str):
                 data[key] = data[key].split(",")
-        if isinstance(data.get("n_clusters"), int):
+        if type(data.get("n_clusters")) is int:
             data["n_clusters"] = [data["n_clusters"]]
         data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
+        config = cls(**data)
+        config.check_types(where=f"suite file {path}: ")
+        return config
 
 
 def resolve_tracking_uri(uri: str | None) -> str:
@@ -131,3 +151,24 @@ def default_storage(tracking_uri: str) -> str:
         database = Path(tracking_uri[len("sqlite:///") :])
         return f"sqlite:///{database.with_name('optuna.db')}"
     return f"sqlite:///{Path('optuna.db').resolve()}"
+
+
+def _is_a(value, expected) -> bool:
+    """isinstance for the annotations RunConfig uses: X | None, list[X], and int excluding bool."""
+    if typing.get_origin(expected) in (types.UnionType, typing.Union):
+        return any(_is_a(value, option) for option in typing.get_args(expected))
+    if typing.get_origin(expected) is list:
+        (item,) = typing.get_args(expected)
+        return isinstance(value, list) and all(_is_a(v, item) for v in value)
+    if expected is int and isinstance(value, bool):
+        return False
+    return isinstance(value, expected)
+
+
+def _type_name(expected, plural: bool = False) -> str:
+    """How a message names an annotation: "a whole number or null (empty)", "a list of strings"."""
+    if typing.get_origin(expected) in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(option, plural) for option in typing.get_args(expected))
+    if typing.get_origin(expected) is list:
+        return f"a list of {_type_name(typing.get_args(expected)[0], plural=True)}"
+    return _TYPE_NAMES[expected][plural]

@@ -1,5 +1,7 @@
 """Run configuration: validation, defaults, YAML suite files."""
 
+import re
+
 import pytest
 
 from clustering.config import RunConfig, default_storage, resolve_tracking_uri
@@ -53,3 +55,39 @@ def test_yaml_suite_file_with_unknown_key_names_it(tmp_path):
 def test_invalid_fields_raise_with_the_fix(changes, message):
     with pytest.raises(BenchError, match=message):
         RunConfig(tracking_uri="sqlite:////tmp/mlflow.db", **changes).validate()
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("trials: abc", "option trials must be a whole number, got 'abc' \\(str\\)"),
+        ("extractors: 5", "option extractors must be a list of strings, got 5 \\(int\\)"),
+        ("extractors: [raw, 5]", "option extractors must be a list of strings, got \\['raw', 5\\]"),
+        ("limit: [1]", "option limit must be a whole number or null \\(empty\\), got \\[1\\]"),
+        ("seed: 1.5", "option seed must be a whole number, got 1.5 \\(float\\)"),
+        ('color: "yes"', "option color must be true or false, got 'yes' \\(str\\)"),
+        ("workers: true", "option workers must be a whole number, got True \\(bool\\)"),
+        ("n_clusters: [10, ten]", "option n_clusters must be a list of whole numbers or null"),
+        ("n_clusters: true", "option n_clusters must be .*, got True \\(bool\\)"),
+        ("data_dir: 3", "option data_dir must be a string or null \\(empty\\), got 3 \\(int\\)"),
+        ("dataset: [mnist]", "option dataset must be a string, got \\['mnist'\\] \\(list\\)"),
+    ],
+)
+def test_yaml_value_of_the_wrong_type_names_option_value_and_type(tmp_path, line, message):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(line + "\n")
+    with pytest.raises(BenchError, match=f"^suite file {re.escape(str(suite))}: {message}") as info:
+        RunConfig.from_yaml(suite)
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_values_of_the_right_types_pass(tmp_path):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("color: yes\nlimit: null\nn_clusters: [8, 10]\nextractors: [raw]\nseed: 3\n")
+    config = RunConfig.from_yaml(suite, tracking_uri="sqlite:////tmp/mlflow.db").validate()
+    assert config.color is True and config.limit is None and config.n_clusters == [8, 10]
+
+
+def test_validate_checks_types_of_fields_set_in_python():
+    with pytest.raises(BenchError, match="^option trials must be a whole number, got '3'"):
+        RunConfig(trials="3", tracking_uri="sqlite:////tmp/mlflow.db").validate()
