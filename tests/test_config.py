@@ -4,14 +4,16 @@ import re
 
 import pytest
 
+from clustering.clusterers import CLUSTERERS
 from clustering.config import RunConfig, default_storage, resolve_tracking_uri
 from clustering.errors import BenchError
+from clustering.extractors import EXTRACTORS
 
 
 def test_all_expands_to_every_registered_name():
     config = RunConfig(tracking_uri="sqlite:////tmp/x/mlflow.db").validate()
-    assert config.extractors[0] == "raw" and "vae" in config.extractors
-    assert config.clusterers == ["kmeans", "minibatch_kmeans"]
+    assert config.extractors == EXTRACTORS.names() and config.extractors[0] == "raw"
+    assert config.clusterers == CLUSTERERS.names() and config.clusterers[0] == "kmeans"
     assert config.storage == "sqlite:////tmp/x/optuna.db"
 
 
