@@ -1,19 +1,61 @@
 """Shared pytest fixtures."""
 
+import gzip
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+TEST_DATA = Path(__file__).resolve().parent / "data"
+LARGE_MNIST_IMAGES = 6000  # clustering's pruned silhouette pass starts at 6,000 rows
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The read-only real data folder, ../shared/data from the repository root (see its README)."""
-    path = REPO_ROOT.parent / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip(f"real test data not found at {path} (../shared/data from the repository root)")
-    return path
+def test_data() -> Path:
+    """tests/data: the first 1,000 MNIST and the first 200 CIFAR-10 test images, in their official
+    file formats (mnist/, cifar10/; provenance and hashes in tests/data/README.md)."""
+    return TEST_DATA
+
+
+def _shifted(images: np.ndarray, down: int, right: int) -> np.ndarray:
+    """(n, h, w) images moved `down` and `right` pixels (negative: up, left), blank fill."""
+    out = np.zeros_like(images)
+    h, w = images.shape[1:]
+    rows = slice(max(down, 0), h + min(down, 0)), slice(max(-down, 0), h - max(down, 0))
+    cols = slice(max(right, 0), w + min(right, 0)), slice(max(-right, 0), w - max(right, 0))
+    out[:, rows[0], cols[0]] = images[:, rows[1], cols[1]]
+    return out
+
+
+def _write_idx(path: Path, array: np.ndarray, magic: int) -> None:
+    header = magic.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+@pytest.fixture(scope="session")
+def large_mnist(test_data, tmp_path_factory) -> Path:
+    """A folder of MNIST test-set IDX files (uncompressed) holding 6,000 images, for tests that
+    need more rows than tests/data's 1,000: the 1,000 real images, then five copies of them, each
+    shifted by one pixel (down, right, up, left, diagonally) with Gaussian pixel noise (sd 4 grey
+    levels, clipped to 0..255), each copy keeping its original's label. No image repeats exactly."""
+    folder = test_data / "mnist"
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "rb") as f:
+        images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "rb") as f:
+        labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
+    rng = np.random.default_rng(0)
+    copies = [images]
+    for down, right in [(1, 0), (0, 1), (-1, 0), (0, -1), (1, 1)]:
+        moved = _shifted(images, down, right).astype(np.float64)
+        moved += rng.normal(scale=4.0, size=moved.shape)
+        copies.append(np.clip(np.rint(moved), 0, 255).astype(np.uint8))
+    all_images = np.concatenate(copies)
+    assert len(all_images) == LARGE_MNIST_IMAGES
+    assert len(np.unique(all_images.reshape(len(all_images), -1), axis=0)) == len(all_images)
+    out = tmp_path_factory.mktemp("large-mnist")
+    _write_idx(out / "t10k-images-idx3-ubyte", all_images, 2051)
+    _write_idx(out / "t10k-labels-idx1-ubyte", np.tile(labels, len(copies)), 2049)
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +66,10 @@ def postgres():
 
     bindir = postgres_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server programs (initdb, pg_ctl) not found under "
-                    "/usr/lib/postgresql/*/bin; install them: apt-get install -y postgresql")
+        pytest.skip(
+            "PostgreSQL server programs (initdb, pg_ctl) not found under "
+            "/usr/lib/postgresql/*/bin; install them: apt-get install -y postgresql"
+        )
     server = Postgres(bindir)
     yield server
     server.close()

@@ -14,13 +14,13 @@ from threadpoolctl import threadpool_limits
 from clustering.clusterers import CLUSTERERS, KMeans, MiniBatchKMeans
 from clustering.errors import BenchError
 
-N_IMAGES = 2000
+N_IMAGES = 1000
 
 
 @pytest.fixture(scope="module")
-def mnist(shared_data):
-    """The first 2000 real MNIST test images, (2000, 784) float64 in [0, 1]."""
-    with gzip.open(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz") as f:
+def mnist(test_data):
+    """The first 1000 real MNIST test images, (1000, 784) float64 in [0, 1]."""
+    with gzip.open(test_data / "mnist" / "t10k-images-idx3-ubyte.gz") as f:
         raw = f.read(16 + N_IMAGES * 784)
     return np.frombuffer(raw, np.uint8, offset=16).reshape(N_IMAGES, 784) / 255.0
 

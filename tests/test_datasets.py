@@ -14,8 +14,8 @@ from clustering import datasets
 from clustering.datasets import Dataset, describe_sources, load, preprocess
 from clustering.errors import BenchError
 
-MNIST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-CIFAR_SHA256 = "da362006b99671213d1a5d856cab2bedf64d40bad4501630ee60f4ceb2d3ec7f"
+MNIST_COUNTS = [85, 126, 116, 107, 110, 87, 87, 99, 89, 94]  # the first 1,000 test images
+CIFAR_SHA256 = "a89b9ebe0d96c93c590fffbc09251cd3bbc7d13e7d3068cb3f6b8ca9c10dd323"  # first 200
 DIGITS_DIGEST = "bbe74ba6220a"  # prefix; changing the digest formula invalidates feature caches
 
 
@@ -27,13 +27,13 @@ def empty_keras_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def mnist(shared_data) -> Dataset:
-    return load("mnist", data_dir=shared_data / "mnist")
+def mnist(test_data) -> Dataset:
+    return load("mnist", data_dir=test_data / "mnist")
 
 
 @pytest.fixture
-def cifar_root(shared_data):
-    return shared_data / "cifar10-test-first1000"
+def cifar_root(test_data):
+    return test_data / "cifar10"
 
 
 def raises_one_line(match: str, *args, **kwargs) -> str:
@@ -68,17 +68,18 @@ def test_digits_has_no_train_split():
 
 
 def test_mnist_official_test_set(mnist):
-    assert mnist.images.shape == (10000, 28, 28, 1) and mnist.images.dtype == np.uint8
+    """tests/data holds the official test set's first 1,000 images and labels."""
+    assert mnist.images.shape == (1000, 28, 28, 1) and mnist.images.dtype == np.uint8
     assert mnist.labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert np.bincount(mnist.labels).tolist() == MNIST_COUNTS
 
 
-def test_mnist_parent_folder_finds_mnist_subfolder(shared_data, mnist):
-    assert load("mnist", data_dir=shared_data).digest == mnist.digest
+def test_mnist_parent_folder_finds_mnist_subfolder(test_data, mnist):
+    assert load("mnist", data_dir=test_data).digest == mnist.digest
 
 
-def test_mnist_plain_idx_files_give_same_digest(shared_data, mnist, tmp_path):
-    for gz in (shared_data / "mnist").glob("*.gz"):
+def test_mnist_plain_idx_files_give_same_digest(test_data, mnist, tmp_path):
+    for gz in (test_data / "mnist").glob("*.gz"):
         (tmp_path / gz.stem).write_bytes(gzip.decompress(gz.read_bytes()))
     assert load("mnist", data_dir=tmp_path).digest == mnist.digest
 
@@ -89,7 +90,7 @@ def test_mnist_keras_npz_in_keras_home_gives_same_digest(mnist, empty_keras_home
     np.savez(empty_keras_home / "mnist.npz", x_train=x[:30], y_train=y[:30], x_test=x, y_test=y)
     assert load("mnist").digest == mnist.digest
     both = load("mnist", split="all")
-    assert len(both) == 10030 and both.labels[:30].tolist() == y[:30].tolist()
+    assert len(both) == 1030 and both.labels[:30].tolist() == y[:30].tolist()
 
 
 def test_mnist_missing_file_names_file_and_fix(tmp_path):
@@ -97,37 +98,38 @@ def test_mnist_missing_file_names_file_and_fix(tmp_path):
     assert str(tmp_path) in message and "--data-dir" in message
 
 
-def test_mnist_missing_train_split_names_train_file(shared_data):
-    raises_one_line("file train-images-idx3-ubyte", "mnist", data_dir=shared_data / "mnist",
-                    split="train")
+def test_mnist_missing_train_split_names_train_file(test_data):
+    raises_one_line(
+        "file train-images-idx3-ubyte", "mnist", data_dir=test_data / "mnist", split="train"
+    )
 
 
-def test_idx_truncated_file_is_named(shared_data, tmp_path):
-    shutil.copy(shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz", tmp_path)
-    raw = gzip.decompress((shared_data / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
+def test_idx_truncated_file_is_named(test_data, tmp_path):
+    shutil.copy(test_data / "mnist" / "t10k-labels-idx1-ubyte.gz", tmp_path)
+    raw = gzip.decompress((test_data / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes())
     (tmp_path / "t10k-images-idx3-ubyte").write_bytes(raw[:100_000])
     raises_one_line("t10k-images-idx3-ubyte: truncated IDX file", "mnist", data_dir=tmp_path)
 
 
-def test_idx_truncated_gzip_is_named(shared_data, tmp_path):
-    shutil.copy(shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz", tmp_path)
-    cut = (shared_data / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes()[:50_000]
+def test_idx_truncated_gzip_is_named(test_data, tmp_path):
+    shutil.copy(test_data / "mnist" / "t10k-labels-idx1-ubyte.gz", tmp_path)
+    cut = (test_data / "mnist" / "t10k-images-idx3-ubyte.gz").read_bytes()[:50_000]
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(cut)
     raises_one_line("images-idx3-ubyte.gz: truncated or corrupt gzip", "mnist", data_dir=tmp_path)
 
 
-def test_idx_wrong_magic_is_refused(shared_data, tmp_path):
-    labels = shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz"
+def test_idx_wrong_magic_is_refused(test_data, tmp_path):
+    labels = test_data / "mnist" / "t10k-labels-idx1-ubyte.gz"
     shutil.copy(labels, tmp_path)
     shutil.copy(labels, tmp_path / "t10k-images-idx3-ubyte.gz")  # a labels file posing as images
     raises_one_line("magic number 2049, expected 2051", "mnist", data_dir=tmp_path)
 
 
-def test_idx_image_and_label_counts_must_match(shared_data, tmp_path):
-    shutil.copy(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz", tmp_path)
+def test_idx_image_and_label_counts_must_match(test_data, tmp_path):
+    shutil.copy(test_data / "mnist" / "t10k-images-idx3-ubyte.gz", tmp_path)
     five = (2049).to_bytes(4, "big") + (5).to_bytes(4, "big") + bytes([7, 2, 1, 0, 4])
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(five)
-    raises_one_line("10000 images but .* holds 5 labels", "mnist", data_dir=tmp_path)
+    raises_one_line("1000 images but .* holds 5 labels", "mnist", data_dir=tmp_path)
 
 
 # ---------------------------------------------------------------- CIFAR-10
@@ -136,7 +138,7 @@ def test_idx_image_and_label_counts_must_match(shared_data, tmp_path):
 @pytest.mark.parametrize("layout", ["", "cifar-10-batches-py", "cifar-10-batches-bin"])
 def test_cifar10_layouts_and_data_dirs_agree_with_readme(cifar_root, layout):
     ds = load("cifar10", data_dir=cifar_root / layout)
-    assert ds.images.shape == (1000, 32, 32, 3) and ds.images.dtype == np.uint8
+    assert ds.images.shape == (200, 32, 32, 3) and ds.images.dtype == np.uint8
     assert hashlib.sha256(ds.images.tobytes()).hexdigest() == CIFAR_SHA256
     assert ds.labels[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
     assert ds.class_names[:4] == ["airplane", "automobile", "bird", "cat"]
@@ -209,7 +211,7 @@ def test_preprocess_gray_weights_and_range(cifar_root):
     images = load("cifar10", data_dir=cifar_root).images
     for color, channels in [(False, 1), (True, 3)]:
         out = preprocess(images, color=color)
-        assert out.shape == (1000, 32, 32, channels) and 0 <= out.min() and out.max() <= 1
+        assert out.shape == (200, 32, 32, channels) and 0 <= out.min() and out.max() <= 1
 
 
 def test_preprocess_keeps_gray_single_channel_with_color():

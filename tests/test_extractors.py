@@ -144,13 +144,13 @@ def test_raising_from_epoch_callback_stops_training(digits, name):
 
 
 @pytest.fixture(scope="module")
-def mnist(shared_data):
-    return datasets.preprocess(datasets.load("mnist", data_dir=shared_data, limit=60).images)
+def mnist(test_data):
+    return datasets.preprocess(datasets.load("mnist", data_dir=test_data, limit=60).images)
 
 
 @pytest.fixture(scope="module")
-def cifar_color(shared_data):
-    dataset = datasets.load("cifar10", data_dir=shared_data / "cifar10-test-first1000", limit=60)
+def cifar_color(test_data):
+    dataset = datasets.load("cifar10", data_dir=test_data / "cifar10", limit=60)
     return datasets.preprocess(dataset.images, color=True)
 
 

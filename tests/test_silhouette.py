@@ -14,14 +14,14 @@ from clustering.pairwise import sort_by_label
 
 
 @pytest.fixture(scope="module")
-def mnist(shared_data):
-    """1,200 real MNIST test images as (1200, 784) float64 in [0, 1], and their digit labels."""
-    folder = shared_data / "mnist"
+def mnist(test_data):
+    """1,000 real MNIST test images as (1000, 784) float64 in [0, 1], and their digit labels."""
+    folder = test_data / "mnist"
     with gzip.open(folder / "t10k-images-idx3-ubyte.gz", "rb") as f:
         images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
     with gzip.open(folder / "t10k-labels-idx1-ubyte.gz", "rb") as f:
         labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    return images[:1200] / 255.0, labels[:1200].astype(np.int64)
+    return images[:1000] / 255.0, labels[:1000].astype(np.int64)
 
 
 def _sorted(X, labels):
@@ -97,7 +97,7 @@ def test_within_pass_bounds_the_covariance_from_above(mnist):
     assert got == pytest.approx(exact, rel=1e-6)
 
 
-@pytest.mark.parametrize("chunk", [97, 1200])
+@pytest.mark.parametrize("chunk", [97, 1000])
 def test_every_row_equals_silhouette_samples(mnist, chunk):
     X, y = mnist
     Xs, bounds, _, own = _sorted(X, y)
@@ -154,11 +154,14 @@ def test_hard_cases_equal_silhouette_score(mnist, make):
     np.testing.assert_allclose(got, silhouette_samples(Xs, own), rtol=1e-9, atol=1e-9)
 
 
-def test_asc_takes_the_pruned_pass_on_large_data(shared_data, caplog):
+def test_asc_takes_the_pruned_pass_on_large_data(large_mnist, caplog):
+    """6,000 rows (pruned.MIN_SAMPLES): the 1,000 real images and shifted, noisy copies of them
+    (tests/conftest.py's large_mnist)."""
     from clustering import datasets
 
-    data = datasets.load("mnist", data_dir=shared_data / "mnist")
+    data = datasets.load("mnist", data_dir=large_mnist)
     n = pruned.MIN_SAMPLES
+    assert len(data) >= n
     X = datasets.preprocess(data.images[:n]).reshape(n, -1).astype(np.float64)
     y = data.labels[:n]
     with caplog.at_level("DEBUG", logger="clustering.silhouette"):

@@ -24,10 +24,12 @@ CLI = [sys.executable, "-m", "clustering.cli"]
 FAST_FAULTS = ["--heartbeat-interval", "1", "--grace-period", "5", "--retries", "2"]
 
 
-def mnist_cell(shared_data, trials: int) -> list[str]:
-    """raw x kmeans on 3,000 MNIST images: trials of 1 to 5 s, long enough to kill one midway."""
-    return ["--dataset", "mnist", "--data-dir", str(shared_data / "mnist"), "--limit", "3000",
-            "--extractors", "raw", "--clusterers", "kmeans", "--trials", str(trials), "--no-cache"]
+def mnist_cell(large_mnist, trials: int) -> list[str]:
+    """raw x kmeans on 3,000 MNIST images (of tests/conftest.py's large_mnist: the 1,000 real
+    ones and shifted, noisy copies): trials of 1 to 5 s, long enough to kill one midway."""
+    data = ["--dataset", "mnist", "--data-dir", str(large_mnist), "--limit", "3000"]
+    cell = ["--extractors", "raw", "--clusterers", "kmeans", "--trials", str(trials)]
+    return [*data, *cell, "--no-cache"]
 
 
 def start(command: list[str], folder, name: str) -> subprocess.Popen:
@@ -136,11 +138,11 @@ def assert_retried(storage_url: str, number: int, completed: bool = True) -> Non
 
 
 def test_three_workers_on_postgresql_and_mlflow_server_survive_a_sigkill(
-    postgres, mlflow_server, shared_data, tmp_path
+    postgres, mlflow_server, large_mnist, tmp_path
 ):
     storage, trials = postgres.create_database("sigkill"), 6
     client = MlflowClient(mlflow_server.uri)
-    command = [*CLI, "run", "--workers", "3", *mnist_cell(shared_data, trials),
+    command = [*CLI, "run", "--workers", "3", *mnist_cell(large_mnist, trials),
                "--storage", storage, "--tracking-uri", mlflow_server.uri, *FAST_FAULTS]
     run = start(command, tmp_path, "run")
     try:
@@ -163,12 +165,12 @@ def test_three_workers_on_postgresql_and_mlflow_server_survive_a_sigkill(
 
 
 def test_journal_workers_survive_sigkill_and_sigterm_and_the_same_command_resumes(
-    shared_data, tmp_path
+    large_mnist, tmp_path
 ):
     storage, trials = f"journal:{tmp_path / 'optuna.log'}", 6
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking)
-    command = [*CLI, "worker", *mnist_cell(shared_data, trials), "--storage", storage,
+    command = [*CLI, "worker", *mnist_cell(large_mnist, trials), "--storage", storage,
                "--tracking-uri", tracking, *FAST_FAULTS]
     workers = {}
     try:
@@ -204,11 +206,11 @@ def test_journal_workers_survive_sigkill_and_sigterm_and_the_same_command_resume
 
 
 def test_storage_lost_mid_run_retries_then_stops_and_nothing_counts_twice(
-    postgres, mlflow_server, shared_data, tmp_path
+    postgres, mlflow_server, large_mnist, tmp_path
 ):
     storage, trials = postgres.create_database("outage"), 4
     client = MlflowClient(mlflow_server.uri)
-    command = [*CLI, "worker", *mnist_cell(shared_data, trials), "--seed", "1",
+    command = [*CLI, "worker", *mnist_cell(large_mnist, trials), "--seed", "1",
                "--storage", storage, "--tracking-uri", mlflow_server.uri, *FAST_FAULTS]
     worker = start(command, tmp_path, "worker")
     try:
