@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clustering.errors import BenchError
+
 logger = logging.getLogger(__name__)
 
 
@@ -47,7 +49,15 @@ class FeatureCache:
     """A folder of `<key>.npz` files, written atomically; a corrupt entry counts as a miss."""
 
     def __init__(self, folder: str | Path):
+        """Create `folder` if missing; BenchError if it cannot be a folder of entries."""
         self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise BenchError(
+                f"cannot use {self.folder} as the feature cache folder ({error.strerror}); "
+                "pass another --cache-dir, or --no-cache"
+            ) from None
 
     def _path(self, key: str) -> Path:
         return self.folder / f"{key}.npz"

@@ -13,6 +13,7 @@ from clustering import metrics
 from clustering.cache import CacheEntry, FeatureCache, cache_key
 from clustering.clusterers import CLUSTERERS
 from clustering.extractors import EXTRACTORS
+from clustering.extractors.keras_base import import_tensorflow
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ def save_decoder(model) -> bytes:
 
 def load_decoder(data: bytes):
     """The Keras model saved by `save_decoder` (not compiled: inference only)."""
+    import_tensorflow()
     import keras
 
     with tempfile.TemporaryDirectory() as folder:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clustering import datasets
-from clustering.datasets import Dataset, describe_sources, load, preprocess
+from clustering import data as datasets
+from clustering.data import Dataset, describe_sources, load, preprocess
 from clustering.errors import BenchError
 
 MNIST_COUNTS = [85, 126, 116, 107, 110, 87, 87, 99, 89, 94]  # the first 1,000 test images

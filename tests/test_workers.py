@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from services import free_port
 
 from clustering.cli import main
-from clustering.storage import make_storage
+from clustering.study.storage import make_storage
 from clustering.tracking import ROLE_TAG, STUDY_TAG, WORKER_TAG
 
 CLI = [sys.executable, "-m", "clustering.cli"]

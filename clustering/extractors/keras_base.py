@@ -7,6 +7,8 @@ fast and registering an extractor costs nothing.
 import functools
 import logging
 import math
+import os
+import sys
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -24,6 +26,26 @@ class TrainingDiverged(RuntimeError):
 
 
 @functools.cache
+def import_tensorflow() -> None:
+    """Import TensorFlow once. Unless TF_CPP_MIN_LOG_LEVEL asks for its C++ info lines (0 or
+    1), the process's native stderr is silenced meanwhile: absl's banner and oneDNN's notice
+    are printed there before any log level applies. Python errors still raise as usual."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
+        import tensorflow  # noqa: F401
+
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@functools.cache
 def _enable_op_determinism() -> None:
     import tensorflow as tf
 
@@ -32,6 +54,7 @@ def _enable_op_determinism() -> None:
 
 def set_seed(seed: int) -> None:
     """The one place that seeds globally: Python, NumPy, TensorFlow and Keras, deterministic ops."""
+    import_tensorflow()
     import keras
 
     keras.utils.set_random_seed(int(seed))

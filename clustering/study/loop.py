@@ -162,10 +162,10 @@ def work(
 ) -> list[CellSummary]:
     """Join (or start) the config's studies and take their trials, cell by cell. `reseed`:
     draw from a fresh sampler seed (else every worker proposes the same configurations)."""
+    cache = FeatureCache(config.cache_dir) if config.use_cache else None
     cells = build_cells(config)
     services = Services.connect(config)
     prepared = prepare(cells, services, parent_run_id)
-    cache = FeatureCache(config.cache_dir) if config.use_cache else None
     worker = f"{socket.gethostname()}:{os.getpid()}"
     summaries = []
     for index, cell in enumerate(prepared, start=1):
@@ -220,6 +220,7 @@ def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) ->
     except BaseException as error:
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
         if status == "KILLED":
+            error.during = f"cell {cell.label}; its open runs were closed as KILLED"
             with contextlib.suppress(Exception):
                 _close_own_runs(prepared, services.tracker, worker)
         with contextlib.suppress(Exception):
@@ -327,6 +328,7 @@ class _Heartbeat:
 def _run_processes(config: RunConfig, parent_run_id: str | None, worker_args: tuple):
     """`run --workers N`: prepare every cell here, start N `worker` processes with the same
     options, wait for them, then finalize. Ctrl-C or SIGTERM stops the workers cleanly."""
+    cache = FeatureCache(config.cache_dir) if config.use_cache else None
     cells = build_cells(config)
     services = Services.connect(config)
     prepared = prepare(cells, services, parent_run_id)
@@ -351,7 +353,6 @@ def _run_processes(config: RunConfig, parent_run_id: str | None, worker_args: tu
                     finalize(cell, services.tracker, services.storage,
                              time.perf_counter() - started, "KILLED")
             raise
-    cache = FeatureCache(config.cache_dir) if config.use_cache else None
     summaries = [
         finalize(cell, services.tracker, services.storage, time.perf_counter() - started,
                  cache=cache)
