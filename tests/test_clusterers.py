@@ -1,5 +1,6 @@
-"""Clusterers: the scratch KMeans against scikit-learn's Lloyd on real MNIST, its edge cases and
-parameter checks, scikit-learn's estimator checks, and the MiniBatchKMeans wrapper."""
+"""Clusterers: the contract (scikit-learn's estimator checks included) over every registered
+clusterer; the scratch KMeans against scikit-learn's Lloyd on real MNIST, its edge cases and
+parameter checks; the MiniBatchKMeans and GaussianMixture wrappers."""
 
 import gzip
 
@@ -9,9 +10,10 @@ import pytest
 from sklearn import cluster
 from sklearn.datasets import load_digits
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from space_checks import assert_known_params_enqueue, assert_params_in_space
 from threadpoolctl import threadpool_limits
 
-from clustering.clusterers import CLUSTERERS, KMeans, MiniBatchKMeans
+from clustering.clusterers import CLUSTERERS, GaussianMixture, KMeans, MiniBatchKMeans
 from clustering.errors import BenchError
 
 N_IMAGES = 1000
@@ -207,37 +209,114 @@ def test_bad_sample_weight_is_rejected(digits):
         KMeans(3).fit(digits, sample_weight=-np.ones(len(digits)))
 
 
+# --- the contract, for every registered clusterer ---
+
+NAMES = CLUSTERERS.names()
 N_CLUSTERS_1 = "the check sets n_clusters=1, which is rejected on purpose (choose 2..n_samples)"
+WEIGHTS = "as in scikit-learn: seeds and mini-batches are drawn samples; weighing is not repeating"
+EXPECTED_FAILED_CHECKS = {
+    "check_dont_overwrite_parameters": N_CLUSTERS_1,
+    "check_methods_subset_invariance": N_CLUSTERS_1,
+    "check_fit2d_1feature": N_CLUSTERS_1,
+    "check_fit2d_predict1d": N_CLUSTERS_1,
+}
+EXPECTED_FAILED_BY_NAME = {
+    "kmeans": {"check_sample_weight_equivalence_on_dense_data": WEIGHTS},
+    "minibatch_kmeans": {
+        "check_sample_weight_equivalence_on_dense_data": WEIGHTS,
+        "check_sample_weight_equivalence_on_sparse_data": WEIGHTS,
+    },
+}
 
 
 @parametrize_with_checks(
-    [KMeans(n_clusters=3, random_state=0)],
+    [CLUSTERERS.get(name)(n_clusters=3, random_state=0) for name in NAMES],
     expected_failed_checks=lambda est: {
-        "check_dont_overwrite_parameters": N_CLUSTERS_1,
-        "check_methods_subset_invariance": N_CLUSTERS_1,
-        "check_fit2d_1feature": N_CLUSTERS_1,
-        "check_fit2d_predict1d": N_CLUSTERS_1,
-        # As scikit-learn's own KMeans: seeding draws samples, so repeating one is not weighing it.
-        "check_sample_weight_equivalence_on_dense_data": (
-            "sample_weight is not equivalent to removing/repeating samples"
-        ),
+        **EXPECTED_FAILED_CHECKS,
+        **EXPECTED_FAILED_BY_NAME.get(est.name, {}),
     },
 )
-def test_sklearn_estimator_checks(estimator, check):
+def test_sklearn_estimator_checks(estimator, check, one_thread):
     check(estimator)
 
 
-@pytest.mark.parametrize("name", ["kmeans", "minibatch_kmeans"])
-def test_registered_defaults_build_a_working_clusterer(digits, name, one_thread):
+def make(name: str, n_clusters: int = 10, **params):
+    """The clusterer's default configuration for `n_clusters`, seeded."""
     cls = CLUSTERERS.get(name)
-    params = cls.search_space(optuna.trial.FixedTrial(cls.default_params()), n_clusters=10)
-    assert params["n_clusters"] == 10
-    labels = cls(**params, random_state=0).fit_predict(digits)
-    assert set(labels) == set(range(10))
+    defaults = cls.default_params(n_clusters=n_clusters)
+    params = {
+        **cls.search_space(optuna.trial.FixedTrial(defaults), n_clusters=n_clusters),
+        **params,
+    }
+    return cls(**params, random_state=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fit_gives_the_contract_attributes(digits, name, one_thread):
+    X = digits.astype(np.float32)
+    model = make(name)
+    labels = model.fit_predict(X)
+    assert labels.shape == (len(X),) and set(labels) == set(range(10))
+    np.testing.assert_array_equal(model.labels_, labels)
+    assert model.cluster_centers_.shape == (10, 64)
+    assert model.inertia_ == pytest.approx(
+        exact_inertia(X, model.cluster_centers_, model.labels_), rel=1e-5
+    )
+    assert isinstance(model.n_iter_, int | np.integer) and model.n_iter_ >= 1
+    np.testing.assert_array_equal(model.predict(X), labels)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_random_state_gives_same_labels(digits, name, one_thread):
+    first, again = make(name).fit(digits), make(name).fit(digits)
+    np.testing.assert_array_equal(first.labels_, again.labels_)
+    assert first.inertia_ == again.inertia_
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_probabilities_only_where_declared(digits, name, one_thread):
+    model = make(name).fit(digits)
+    if not model.probabilistic:
+        assert not hasattr(model, "predict_proba")
+        return
+    proba = model.predict_proba(digits[:50])
+    assert proba.shape == (50, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(axis=1), model.predict(digits[:50]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("n_clusters", [2, 10, 100])
+def test_defaults_and_presets_lie_in_the_space(name, n_clusters):
+    assert_params_in_space(CLUSTERERS.get(name), n_clusters=n_clusters)
+    params = CLUSTERERS.get(name).search_space(
+        optuna.trial.FixedTrial(CLUSTERERS.get(name).default_params(n_clusters=n_clusters)),
+        n_clusters=n_clusters,
+    )
+    assert params["n_clusters"] == n_clusters
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_known_params_can_be_enqueued(name):
+    assert_known_params_enqueue(CLUSTERERS.get(name), n_clusters=10)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("n_clusters", "message"),
+    [
+        (1, "n_clusters=1 is too small"),
+        (5000, r"n_clusters=5000 is larger than the number of samples \(1797\); choose 2..1797"),
+        (2.5, "n_clusters=2.5 must be an integer"),
+    ],
+)
+def test_n_clusters_is_checked_against_the_data(digits, name, n_clusters, message):
+    with pytest.raises(BenchError, match=message):
+        CLUSTERERS.get(name)(n_clusters=n_clusters).fit(digits)
 
 
 def test_kmeans_defaults_reproduce_the_original_random_init():
-    assert KMeans.default_params()["kmeans.init"] == "random"
+    assert KMeans.default_params(n_clusters=10)["kmeans.init"] == "random"
     assert KMeans().get_params()["init"] == "random"
 
 
@@ -264,3 +343,22 @@ def test_minibatch_fit_predict_on_digits(digits, one_thread):
 def test_minibatch_bad_parameters(digits, params, message):
     with pytest.raises(ValueError, match=message):
         MiniBatchKMeans(**({"n_clusters": 8} | params)).fit(digits)
+
+
+def test_gmm_centres_are_the_mixture_means_and_labels_its_argmax(digits):
+    model = GaussianMixture(10, covariance_type="diag", reg_covar=1e-3, random_state=0)
+    labels = model.fit_predict(digits)
+    np.testing.assert_array_equal(model.cluster_centers_, model.mixture_.means_)
+    np.testing.assert_array_equal(labels, model.mixture_.predict(digits))
+    assert model.lower_bound_ == model.mixture_.lower_bound_
+
+
+def test_gmm_float32_stays_float32(digits):
+    X = digits.astype(np.float32)
+    model = GaussianMixture(4, covariance_type="spherical", random_state=0).fit(X)
+    assert model.cluster_centers_.dtype == np.float32 and model.labels_.dtype == np.int32
+
+
+def test_gmm_bad_covariance_type_is_rejected(digits):
+    with pytest.raises(ValueError, match="covariance_type"):
+        GaussianMixture(3, covariance_type="round").fit(digits)

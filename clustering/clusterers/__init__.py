@@ -1,7 +1,13 @@
-"""Clusterers, registered by name: `kmeans` (from scratch, NumPy) and `minibatch_kmeans`."""
+"""Clusterers, registered by name: `kmeans` (from scratch, NumPy), `minibatch_kmeans`, `gmm`.
 
+Import order is registration order, which is the order `all` expands to and reports list.
+"""
+
+# isort: off
 from clustering.clusterers.base import CLUSTERERS, Clusterer
 from clustering.clusterers.kmeans import KMeans
 from clustering.clusterers.minibatch_kmeans import MiniBatchKMeans
+from clustering.clusterers.gmm import GaussianMixture
+# isort: on
 
-__all__ = ["CLUSTERERS", "Clusterer", "KMeans", "MiniBatchKMeans"]
+__all__ = ["CLUSTERERS", "Clusterer", "GaussianMixture", "KMeans", "MiniBatchKMeans"]
