@@ -45,6 +45,17 @@ def cache_key(digest: str, preprocessing: dict, extractor: str, params: dict, se
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+def derived_key(parent_key: str, stage: str, params: dict, seed: int) -> str:
+    """A hex key for what `stage` (e.g. "reducer:umap") with `params` and `seed` makes of the
+    entry `parent_key`: a clusterer sweep over one embedding finds it again."""
+    payload = json.dumps(
+        {"format": 2, "parent": parent_key, "stage": stage, "params": params, "seed": seed},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
 class FeatureCache:
     """A folder of `<key>.npz` files, written atomically; a corrupt entry counts as a miss."""
 

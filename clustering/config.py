@@ -29,6 +29,7 @@ class RunConfig:
     limit: int | None = None
     color: bool = False
     extractors: list[str] = field(default_factory=lambda: ["all"])
+    reducers: list[str] = field(default_factory=lambda: ["none", "umap"])
     clusterers: list[str] = field(default_factory=lambda: ["all"])
     trials: int = 3
     objective: str = "asc"
@@ -50,9 +51,11 @@ class RunConfig:
         from clustering.data import SPLITS
         from clustering.extractors import EXTRACTORS
         from clustering.metrics import METRICS
+        from clustering.reducers import REDUCERS
 
         self.check_types()
         self.extractors = EXTRACTORS.parse(",".join(self.extractors))
+        self.reducers = REDUCERS.parse(",".join(self.reducers))
         self.clusterers = CLUSTERERS.parse(",".join(self.clusterers))
         METRICS.check_objective(self.objective)
         if self.split not in SPLITS:
@@ -126,7 +129,7 @@ class RunConfig:
                 f"suite file {path}: unknown option(s) {', '.join(unknown)}; "
                 f"valid: {', '.join(sorted(known))}"
             )
-        for key in ("extractors", "clusterers"):
+        for key in ("extractors", "reducers", "clusterers"):
             if isinstance(data.get(key), str):
                 data[key] = data[key].split(",")
         if type(data.get("n_clusters")) is int:

@@ -1,5 +1,5 @@
-"""One configuration end to end on arrays: extract features (cached), cluster, score.
-Knows nothing of Optuna or MLflow; the search layer calls it once per trial."""
+"""One configuration end to end on arrays: extract features (cached), reduce them (cached),
+cluster, score. Knows nothing of Optuna or MLflow; the study calls it once per trial."""
 
 import logging
 import tempfile
@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from clustering import metrics
-from clustering.cache import CacheEntry, FeatureCache, cache_key
+from clustering.cache import CacheEntry, FeatureCache, cache_key, derived_key
 from clustering.clusterers import CLUSTERERS
 from clustering.extractors import EXTRACTORS
 from clustering.extractors.keras_base import import_tensorflow
+from clustering.reducers import REDUCERS
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Extraction:
     extract_seconds: float
     seconds_saved: float = 0.0
     decoder: bytes | None = None
+    key: str = ""  # names these features in the cache, whether they were cached or not
 
     def decode_function(self):
         """codes (m, d) -> images (m, h, w, c), from the fitted extractor or the cached decoder;
@@ -43,6 +45,18 @@ class Extraction:
             return None
         model = load_decoder(self.decoder)
         return lambda codes: np.asarray(model(np.asarray(codes, np.float32), training=False))
+
+
+@dataclass
+class Reduction:
+    """The embedding (n, n_components) float32 of the features, the fitted reducer (None on a
+    cache hit), whether the cache answered, the seconds it took and those it saved."""
+
+    embedding: np.ndarray
+    reducer: object | None
+    cache_hit: bool
+    reduce_seconds: float
+    seconds_saved: float = 0.0
 
 
 @dataclass
@@ -68,7 +82,7 @@ def extract(
     """Fit the named extractor on images X (n, h, w, c) in [0, 1] and transform them."""
     cls = EXTRACTORS.get(extractor_name)
     use_cache = cache is not None and cls.learned
-    key = cache_key(digest, preprocessing, extractor_name, params, seed) if use_cache else None
+    key = cache_key(digest, preprocessing, extractor_name, params, seed)
     if use_cache:
         started = time.perf_counter()
         entry = cache.get(key)
@@ -83,6 +97,7 @@ def extract(
                 extract_seconds=elapsed,
                 seconds_saved=max(entry.extract_seconds - elapsed, 0.0),
                 decoder=entry.decoder,
+                key=key,
             )
     started = time.perf_counter()
     extractor = cls(**params, random_state=seed)
@@ -105,7 +120,39 @@ def extract(
         extractor=extractor,
         cache_hit=False,
         extract_seconds=seconds,
+        key=key,
     )
+
+
+def reduce(
+    features: np.ndarray,
+    reducer_name: str,
+    params: dict,
+    *,
+    seed: int,
+    features_key: str,
+    cache: FeatureCache | None = None,
+) -> Reduction:
+    """Fit the named reducer on features (n, d) and embed them; a costly embedding is cached
+    under the features' key plus the reducer's name, parameters and seed."""
+    cls = REDUCERS.get(reducer_name)
+    use_cache = cache is not None and cls.cached
+    key = derived_key(features_key, f"reducer:{reducer_name}", params, seed)
+    started = time.perf_counter()
+    entry = cache.get(key) if use_cache else None
+    if entry is not None:
+        elapsed = time.perf_counter() - started
+        logger.info("embedding cache hit for %s %s", reducer_name, params)
+        return Reduction(entry.features, None, True, elapsed,
+                         max(entry.extract_seconds - elapsed, 0.0))
+    reducer = cls(**params, random_state=seed)
+    embedding = reducer.fit_transform(features)
+    seconds = time.perf_counter() - started
+    if not np.all(np.isfinite(embedding)):
+        raise FloatingPointError(f"{reducer_name} produced NaN or infinite coordinates")
+    if use_cache:
+        cache.put(key, CacheEntry(embedding, None, seconds))
+    return Reduction(embedding, reducer, False, seconds)
 
 
 def cluster_and_score(

@@ -1,5 +1,6 @@
-"""A cell (dataset x extractor x clusterer) and its Optuna study: what it optimises, its stable
-name, the study created with the known-good configurations queued first, and trial counts."""
+"""A cell (dataset x extractor x reducer x clusterer) and its Optuna study: what it optimises,
+its stable name, the study created with the known-good configurations queued first, and trial
+counts."""
 
 import hashlib
 import json
@@ -16,13 +17,15 @@ from clustering.clusterers import CLUSTERERS
 from clustering.config import RunConfig
 from clustering.errors import BenchError
 from clustering.extractors import EXTRACTORS
+from clustering.reducers import REDUCERS
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class Cell:
-    """What one study optimises: data (X (n, h, w, c) in [0, 1], y_true (n,)) and the pair."""
+    """What one study optimises: data (X (n, h, w, c) in [0, 1], y_true (n,)) and the three
+    stages' registry names."""
 
     dataset_name: str
     digest: str
@@ -30,6 +33,7 @@ class Cell:
     X: np.ndarray
     y_true: np.ndarray
     extractor: str
+    reducer: str
     clusterer: str
     n_clusters: list[int]
     objective: str
@@ -38,8 +42,8 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """How logs and run names show the cell: "raw x kmeans"."""
-        return f"{self.extractor} x {self.clusterer}"
+        """How logs and run names show the cell: "raw x umap x gmm"."""
+        return f"{self.extractor} x {self.reducer} x {self.clusterer}"
 
     @property
     def study_name(self) -> str:
@@ -49,25 +53,28 @@ class Cell:
             sort_keys=True,
         )
         key = hashlib.sha256(setup.encode()).hexdigest()[:8]
-        return f"{self.dataset_name}.{self.extractor}.{self.clusterer}.{key}"
+        return f"{self.dataset_name}.{self.extractor}.{self.reducer}.{self.clusterer}.{key}"
 
     def known_params(self) -> list[dict]:
         """Optuna parameters to queue before sampling: the original experiment's configuration
-        first, then each published preset of the extractor."""
+        first, then each published preset of the extractor, with the reducer's and the
+        clusterer's defaults (the reducer's are N2D's)."""
         k = {"n_clusters": self.n_clusters[0]}
-        clusterer = CLUSTERERS.get(self.clusterer).default_params(**k)
+        others = {
+            **REDUCERS.get(self.reducer).default_params(**k),
+            **CLUSTERERS.get(self.clusterer).default_params(**k),
+        }
         if len(self.n_clusters) > 1:
-            clusterer["n_clusters"] = self.n_clusters[0]
+            others["n_clusters"] = self.n_clusters[0]
         extractors = EXTRACTORS.get(self.extractor).known_params()
-        return [{**extractor, **clusterer} for extractor in extractors]
+        return [{**extractor, **others} for extractor in extractors]
 
 
 @dataclass
 class CellSummary:
     """How a cell's study stands after a run: trial counts, best value (or None), seconds."""
 
-    extractor: str
-    clusterer: str
+    label: str
     complete: int
     failed: int
     best_value: float | None
@@ -75,8 +82,8 @@ class CellSummary:
 
 
 def build_cells(config: RunConfig) -> list[Cell]:
-    """Load and preprocess the data once; one Cell per (extractor, clusterer), extractor-major
-    so the feature cache serves the second clusterer of each extractor."""
+    """Load and preprocess the data once; one Cell per (extractor, reducer, clusterer),
+    extractor-major then reducer-major, so the cache serves each embedding's later cells."""
     dataset = data.load(
         config.dataset, data_dir=config.data_dir, split=config.split, limit=config.limit,
         seed=config.seed,
@@ -110,6 +117,7 @@ def build_cells(config: RunConfig) -> list[Cell]:
             X=X,
             y_true=dataset.labels,
             extractor=extractor,
+            reducer=reducer,
             clusterer=clusterer,
             n_clusters=list(n_clusters),
             objective=config.objective,
@@ -117,6 +125,7 @@ def build_cells(config: RunConfig) -> list[Cell]:
             metric_sample_size=config.metric_sample_size,
         )
         for extractor in config.extractors
+        for reducer in config.reducers
         for clusterer in config.clusterers
     ]
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
-from clustering import cell_pictures
 from clustering.cache import FeatureCache
-from clustering.report import figures
+from clustering.report import figures, pictures
 from clustering.study.cell import Cell, CellSummary, best_trial, count_states, open_study
 from clustering.study.objective import Objective
 from clustering.study.storage import fail_stale_trials, storage_lock
@@ -52,6 +51,7 @@ def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_i
     params = {
         "dataset": cell.dataset_name,
         "extractor": cell.extractor,
+        "reducer": cell.reducer,
         "clusterer": cell.clusterer,
         "objective": cell.objective,
         "seed": cell.seed,
@@ -61,6 +61,7 @@ def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_i
     tags = {
         "dataset": cell.dataset_name,
         "extractor": cell.extractor,
+        "reducer": cell.reducer,
         "clusterer": cell.clusterer,
         "objective": cell.objective,
         "study_name": cell.study_name,
@@ -114,8 +115,7 @@ def finalize(
         counts = count_states(study)
         best = best_trial(study)
         summary = CellSummary(
-            extractor=cell.extractor,
-            clusterer=cell.clusterer,
+            label=cell.label,
             complete=counts[TrialState.COMPLETE],
             failed=counts[TrialState.FAIL],
             best_value=None if best is None else best.value,
@@ -162,7 +162,7 @@ def summarize(study: optuna.Study, tracker: Tracker, cell_run_id: str) -> None:
 
 
 def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
-    """Draw the best complete trial's pictures (cell_pictures.draw) onto the cell run under
+    """Draw the best complete trial's pictures (report.pictures.draw) onto the cell run under
     `pictures/`, once per best trial (tag PICTURES_TAG); a failure is logged, never raised."""
     best = best_trial(study)
     if best is None:
@@ -171,10 +171,8 @@ def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
         return
     try:
         objective = Objective(cell, tracker, "", cell_run_id, cache)
-        extractor_params, clusterer_params = objective.suggest(
-            optuna.trial.FixedTrial(best.params)
-        )
-        drawn = cell_pictures.draw(cell, extractor_params, clusterer_params, cache)
+        params = objective.suggest(optuna.trial.FixedTrial(best.params))
+        drawn = pictures.draw(cell, params, cache)
         for name, figure in drawn.items():
             tracker.log_figure(cell_run_id, figure, name, "pictures")
             figures.close(figure)

@@ -10,6 +10,7 @@ from clustering import pipeline
 from clustering.cache import FeatureCache
 from clustering.clusterers import CLUSTERERS
 from clustering.extractors import EXTRACTORS
+from clustering.reducers import REDUCERS
 from clustering.study.cell import Cell
 from clustering.tracking import WORKER_TAG, Tracker
 
@@ -35,34 +36,36 @@ class Objective:
         self.cache = cache
         self.worker = worker  # "host:pid", tagged on each trial run (None: untagged)
 
-    def suggest(self, trial) -> tuple[dict, dict]:
-        """The extractor's and the clusterer's `__init__` keyword arguments for `trial` (an
-        Optuna trial, or a FixedTrial of a finished trial's parameters)."""
+    def suggest(self, trial) -> dict[str, dict]:
+        """Each stage's `__init__` keyword arguments for `trial` (an Optuna trial, or a
+        FixedTrial of a finished trial's parameters), by stage: extractor, reducer, clusterer."""
         cell = self.cell
-        extractor_params = EXTRACTORS.get(cell.extractor).search_space(trial)
         if len(cell.n_clusters) > 1:
             n_clusters = trial.suggest_categorical("n_clusters", cell.n_clusters)
         else:
             n_clusters = cell.n_clusters[0]
-        clusterer_params = CLUSTERERS.get(cell.clusterer).search_space(trial, n_clusters=n_clusters)
-        return extractor_params, clusterer_params
+        return {
+            "extractor": EXTRACTORS.get(cell.extractor).search_space(trial),
+            "reducer": REDUCERS.get(cell.reducer).search_space(trial, n_clusters=n_clusters),
+            "clusterer": CLUSTERERS.get(cell.clusterer).search_space(trial, n_clusters=n_clusters),
+        }
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Run the trial; its MLflow run ends FINISHED, FAILED (error tag) or KILLED."""
         cell = self.cell
-        extractor_params, clusterer_params = self.suggest(trial)
+        params = self.suggest(trial)
         run_id = self.tracker.start_trial_run(
             self.experiment_id,
             self.cell_run_id,
             cell.study_name,
             trial.number,
-            {**trial.params, "n_clusters": clusterer_params["n_clusters"]},
+            {**trial.params, "n_clusters": params["clusterer"]["n_clusters"]},
             tags={WORKER_TAG: self.worker} if self.worker else None,
         )
         label = f"[{cell.label}] trial {trial.number}"
         try:
             trial.set_user_attr("mlflow_run_id", run_id)  # a storage write: interruptible
-            value = self._evaluate(run_id, extractor_params, clusterer_params, label)
+            value = self._evaluate(run_id, params, label)
             trial.set_user_attr("metrics", self.scores)
         except BaseException as error:
             interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
@@ -76,9 +79,9 @@ class Objective:
         self.tracker.finish(run_id, "FINISHED")
         return value
 
-    def _evaluate(self, run_id, extractor_params, clusterer_params, label) -> float:
-        """Extract (cached), cluster and score; log the scores on the trial run and return the
-        objective's value. `self.scores` keeps every score for the trial's user attributes."""
+    def _evaluate(self, run_id: str, params: dict, label: str) -> float:
+        """Extract and reduce (cached), cluster and score; log the scores on the trial run and
+        return the objective's value. `self.scores` keeps every score for the trial."""
         cell = self.cell
 
         def on_epoch(epoch: int, logs: dict) -> None:
@@ -89,31 +92,45 @@ class Objective:
         extraction = pipeline.extract(
             cell.X,
             cell.extractor,
-            extractor_params,
+            params["extractor"],
             seed=cell.seed,
             digest=cell.digest,
             preprocessing=cell.preprocessing,
             cache=self.cache,
             epoch_callback=on_epoch,
         )
-        clustering = pipeline.cluster_and_score(
+        reduction = pipeline.reduce(
             extraction.features,
+            cell.reducer,
+            params["reducer"],
+            seed=cell.seed,
+            features_key=extraction.key,
+            cache=self.cache,
+        )
+        clustering = pipeline.cluster_and_score(
+            reduction.embedding,
             cell.y_true,
             cell.clusterer,
-            clusterer_params,
+            params["clusterer"],
             seed=cell.seed,
             metric_sample_size=cell.metric_sample_size,
             progress=_metric_progress(label),
         )
         scores = dict(clustering.scores)
         scores["extract_seconds"] = extraction.extract_seconds
-        # training time of the features even when the cache served them, so cells compare fairly
-        trained_seconds = extraction.extract_seconds + extraction.seconds_saved
-        scores["fit_seconds"] = trained_seconds + scores["cluster_seconds"]
+        scores["reduce_seconds"] = reduction.reduce_seconds
+        # training time of features and embedding even when the cache served them, so cells
+        # compare fairly; the seconds the cache saved are logged on every trial (0 on a miss)
+        saved = extraction.seconds_saved + reduction.seconds_saved
+        scores["fit_seconds"] = (extraction.extract_seconds + reduction.reduce_seconds + saved
+                                 + scores["cluster_seconds"])
+        scores["cache_seconds_saved"] = saved
         scores["n_features"] = float(extraction.features.shape[1])
-        tags = {"feature_cache": "hit" if extraction.cache_hit else "miss"}
-        # logged on every trial (0 on a miss) so every cell run gets the same metric names
-        scores["cache_seconds_saved"] = extraction.seconds_saved
+        scores["n_components"] = float(reduction.embedding.shape[1])
+        tags = {
+            "feature_cache": "hit" if extraction.cache_hit else "miss",
+            "embedding_cache": "hit" if reduction.cache_hit else "miss",
+        }
         if cell.metric_sample_size is not None:
             tags["metric_sample_size"] = cell.metric_sample_size
             tags["metric_random_state"] = cell.seed

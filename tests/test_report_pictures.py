@@ -4,9 +4,10 @@ that the feature cache keeps, and the figures drawn for raw pixels."""
 import numpy as np
 import pytest
 
-from clustering import cell_pictures, pipeline
+from clustering import pipeline
 from clustering import data as datasets
 from clustering.cache import FeatureCache
+from clustering.report import pictures
 from clustering.study.cell import Cell
 
 
@@ -16,27 +17,34 @@ def digits():
     return dataset, datasets.preprocess(dataset.images)
 
 
-def cell_for(digits, extractor: str) -> Cell:
+def cell_for(digits, extractor: str, reducer: str = "none") -> Cell:
     dataset, X = digits
     return Cell(dataset_name="digits", digest=dataset.digest, preprocessing={"limit": 200},
-                X=X, y_true=dataset.labels, extractor=extractor, clusterer="kmeans",
-                n_clusters=[10], objective="asc", seed=0)
+                X=X, y_true=dataset.labels, extractor=extractor, reducer=reducer,
+                clusterer="kmeans", n_clusters=[10], objective="asc", seed=0)
+
+
+def stages(extractor: dict, reducer: dict | None = None) -> dict:
+    return {"extractor": extractor, "reducer": reducer or {}, "clusterer": {"n_clusters": 10}}
 
 
 def test_raw_centres_are_the_clusterer_centres_reshaped_to_images(digits):
+    """K-means' centres are its clusters' mean pixels: `mean_codes` gives them back."""
     cell = cell_for(digits, "raw")
     extraction = pipeline.extract(cell.X, "raw", {}, seed=0, digest=cell.digest,
                                   preprocessing=cell.preprocessing)
     labels, clusterer = pipeline.cluster(extraction.features, "kmeans", {"n_clusters": 10},
                                          seed=0)
-    images = cell_pictures.centre_images("raw", extraction, clusterer.cluster_centers_,
+    images = pictures.centre_images("raw", extraction, clusterer.cluster_centers_,
                                          cell.X.shape[1:])
     assert images.shape == (10, *cell.X.shape[1:])
     expected = np.clip(clusterer.cluster_centers_, 0, 1).reshape(images.shape)
     np.testing.assert_allclose(images, expected)
-    figures = cell_pictures.draw(cell, {}, {"n_clusters": 10})
+    means = pictures.mean_codes(extraction.features, labels)
+    np.testing.assert_allclose(means, clusterer.cluster_centers_, atol=1e-5)
+    figures = pictures.draw(cell, stages({}))
     assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png"]
-    assert cell_pictures.majority_labels(labels, cell.y_true, 10) == [
+    assert pictures.majority_labels(labels, cell.y_true, 10) == [
         np.bincount(cell.y_true[labels == k]).argmax() for k in range(10)]
 
 
@@ -51,10 +59,18 @@ def test_cached_decoder_decodes_centres_like_the_fitted_autoencoder(digits, tmp_
     assert not fitted.cache_hit and cached.cache_hit and cached.extractor is None
     _, clusterer = pipeline.cluster(cached.features, "kmeans", {"n_clusters": 10}, seed=0)
     centres = clusterer.cluster_centers_
-    from_model = cell_pictures.centre_images("dense_ae", fitted, centres, cell.X.shape[1:])
-    from_cache = cell_pictures.centre_images("dense_ae", cached, centres, cell.X.shape[1:])
+    from_model = pictures.centre_images("dense_ae", fitted, centres, cell.X.shape[1:])
+    from_cache = pictures.centre_images("dense_ae", cached, centres, cell.X.shape[1:])
     assert from_cache.shape == (10, *cell.X.shape[1:])
     np.testing.assert_allclose(from_cache, from_model, atol=1e-6)
-    figures = cell_pictures.draw(cell, params, {"n_clusters": 10}, cache)
+    figures = pictures.draw(cell, stages(params), cache)
     assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png",
                                "reconstructions.png"]
+
+
+def test_a_reduced_cell_draws_each_clusters_mean_code_as_its_centre(digits, tmp_path):
+    """Clustered in a PCA embedding, the centres are still drawn in pixel space."""
+    cell = cell_for(digits, "raw", reducer="pca")
+    figures = pictures.draw(cell, stages({}, {"n_components": 8, "whiten": False}),
+                            FeatureCache(tmp_path))
+    assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png"]

@@ -1,9 +1,9 @@
 """Pictures of one cell's best configuration: cluster centres as images, members of each
 cluster, the cluster x label counts, and the extractor's reconstructions (and samples).
 
-Arrays in, matplotlib figures out: the search layer re-runs the best trial's configuration
-(the feature cache answers; the clusterer is re-fitted with the same seed, which is cheap) and
-logs the figures onto the cell run.
+Arrays in, matplotlib figures out: the study re-runs the best trial's configuration once per
+cell (the feature cache answers; the clusterer is re-fitted with the same seed, which is cheap)
+and logs the figures onto the cell run.
 """
 
 import logging
@@ -19,29 +19,36 @@ logger = logging.getLogger(__name__)
 N_GENERATED = 16
 
 
-def draw(cell, extractor_params: dict, clusterer_params: dict, cache=None) -> dict:
-    """Figures by file name for `cell` (a search.Cell) in one configuration:
-    `centres.png` (raw pixels, or codes decoded when the extractor has a decoder),
-    `cluster_samples.png`, `confusion.png`, `reconstructions.png` (autoencoders) and
-    `generated.png` (extractors that can sample, i.e. the VAE)."""
+def draw(cell, params: dict, cache=None) -> dict:
+    """Figures by file name for `cell` (a study.cell.Cell) in one configuration, `params` the
+    `__init__` keyword arguments by stage ("extractor", "reducer", "clusterer"):
+    `centres.png` (each cluster's mean code as pixels: raw, or decoded when the extractor has
+    a decoder), `cluster_samples.png`, `confusion.png`, `reconstructions.png` (autoencoders)
+    and `generated.png` (extractors that can sample, i.e. the VAE)."""
     X, y_true = cell.X, cell.y_true
     extraction = pipeline.extract(
         X,
         cell.extractor,
-        extractor_params,
+        params["extractor"],
         seed=cell.seed,
         digest=cell.digest,
         preprocessing=cell.preprocessing,
         cache=cache,
     )
-    labels, clusterer = pipeline.cluster(
-        extraction.features, cell.clusterer, clusterer_params, seed=cell.seed
+    reduction = pipeline.reduce(
+        extraction.features, cell.reducer, params["reducer"], seed=cell.seed,
+        features_key=extraction.key, cache=cache,
+    )
+    labels, _ = pipeline.cluster(
+        reduction.embedding, cell.clusterer, params["clusterer"], seed=cell.seed
     )
     figures = {}
-    centres = centre_images(cell.extractor, extraction, clusterer.cluster_centers_, X.shape[1:])
+    n_clusters = int(labels.max()) + 1
+    centres = centre_images(cell.extractor, extraction, mean_codes(extraction.features, labels),
+                            X.shape[1:])
     if centres is not None:
-        sizes = np.bincount(labels, minlength=len(centres))
-        majority = majority_labels(labels, y_true, len(centres))
+        sizes = np.bincount(labels, minlength=n_clusters)
+        majority = majority_labels(labels, y_true, n_clusters)
         figures["centres.png"] = plots.centres_grid(centres, sizes, majority)
     figures["cluster_samples.png"] = plots.cluster_samples_grid(
         X, labels, y_true, random_state=cell.seed
@@ -58,10 +65,20 @@ def draw(cell, extractor_params: dict, clusterer_params: dict, cache=None) -> di
     return figures
 
 
+def mean_codes(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each cluster's mean feature vector (k, d), k = labels.max() + 1 (zeros for an empty
+    cluster): the centre in the extractor's space whatever space the clusterer worked in."""
+    n_clusters = int(labels.max()) + 1
+    sums = np.zeros((n_clusters, features.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, features)
+    counts = np.bincount(labels, minlength=n_clusters)[:, np.newaxis]
+    return (sums / np.maximum(counts, 1)).astype(np.float32)
+
+
 def centre_images(extractor_name: str, extraction, centres: np.ndarray, image_shape):
-    """Centres (k, d) in feature space as images (k, h, w, c) in [0, 1], decoded by the
-    extractor (reshaped pixels for `raw`, the decoder for autoencoders); None where features
-    do not map back to pixels (U-Net)."""
+    """Centres (k, d) in the extractor's feature space as images (k, h, w, c) in [0, 1],
+    decoded by the extractor (reshaped pixels for `raw`, the decoder for autoencoders); None
+    where features do not map back to pixels (U-Net)."""
     decode = extraction.decode_function()
     if decode is None:
         logger.info("%s has no decoder: its cluster centres are not drawn", extractor_name)
