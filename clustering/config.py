@@ -57,7 +57,7 @@ class RunConfig:
         self.extractors = EXTRACTORS.parse(",".join(self.extractors))
         self.reducers = REDUCERS.parse(",".join(self.reducers))
         self.clusterers = CLUSTERERS.parse(",".join(self.clusterers))
-        METRICS.check_objective(self.objective)
+        self._validate_objectives(METRICS)
         if self.split not in SPLITS:
             raise BenchError(f"unknown split {self.split!r}; choose from: {', '.join(SPLITS)}")
         if self.trials < 1:
@@ -90,6 +90,20 @@ class RunConfig:
                     f"{where}option {option.name} must be {_type_name(expected)}, got "
                     f"{value!r} ({type(value).__name__})"
                 )
+
+    def _validate_objectives(self, metrics) -> None:
+        """One objective, or several label-free criteria for a multi-objective study."""
+        names = [name.strip() for name in self.objective.split(",")]
+        for name in names:
+            metrics.check_objective(name)
+        needs_labels = [name for name in names if not metrics.get(name).label_free]
+        if len(names) > 1 and needs_labels:
+            raise BenchError(
+                f"--objective {self.objective}: a multi-objective study takes label-free "
+                f"criteria only, and {', '.join(needs_labels)} needs the labels; choose from: "
+                f"{', '.join(metrics.names(objective=True, label_free=True))}"
+            )
+        self.objective = ",".join(names)
 
     def _validate_scaling(self) -> None:
         if self.workers < 1:

@@ -24,9 +24,12 @@ CLI = [sys.executable, "-m", "clustering.cli"]
 
 def stores(folder: Path) -> list[str]:
     return [
-        "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}",
-        "--storage", f"sqlite:///{folder / 'optuna.db'}",
-        "--cache-dir", str(folder / "cache"),
+        "--tracking-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--storage",
+        f"sqlite:///{folder / 'optuna.db'}",
+        "--cache-dir",
+        str(folder / "cache"),
     ]
 
 
@@ -37,10 +40,22 @@ def runs_by_role(client: MlflowClient, role: str) -> list:
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    """raw x both clusterers on 300 digits, 2 trials per cell, in fresh stores."""
+    """raw x the two K-means clusterers on 300 digits, 2 trials per cell, in fresh stores."""
     folder = tmp_path_factory.mktemp("digits_run")
-    args = ["run", "--limit", "300", "--extractors", "raw", "--clusterers", "all",
-            "--trials", "2", *stores(folder)]
+    args = [
+        "run",
+        "--limit",
+        "300",
+        "--extractors",
+        "raw",
+        "--reducers",
+        "none",
+        "--clusterers",
+        "kmeans,minibatch_kmeans",
+        "--trials",
+        "2",
+        *stores(folder),
+    ]
     assert main(args) == 0
     return folder, args
 
@@ -55,8 +70,15 @@ def test_run_creates_one_cell_run_per_pair_with_nested_trial_runs(digits_run):
     for cell in cells:
         assert cell.info.status == "FINISHED"
         assert cell.info.experiment_id == experiment.experiment_id
-        for tag in ("dataset", "extractor", "clusterer", "objective", "study_name", "seed",
-                    "dataset_digest"):
+        for tag in (
+            "dataset",
+            "extractor",
+            "clusterer",
+            "objective",
+            "study_name",
+            "seed",
+            "dataset_digest",
+        ):
             assert cell.data.tags[tag]
         children = client.search_runs(
             [experiment.experiment_id],
@@ -65,8 +87,17 @@ def test_run_creates_one_cell_run_per_pair_with_nested_trial_runs(digits_run):
         assert len(children) == 2
         for child in children:
             assert child.info.status == "FINISHED"
-            for key in ("asc", "dunn", "majority_accuracy", "hungarian_accuracy", "nmi", "ari",
-                        "fit_seconds", "metric_seconds", "trial_number"):
+            for key in (
+                "asc",
+                "dunn",
+                "majority_accuracy",
+                "hungarian_accuracy",
+                "nmi",
+                "ari",
+                "fit_seconds",
+                "metric_seconds",
+                "trial_number",
+            ):
                 assert key in child.data.metrics
         children.sort(key=lambda run: run.data.metrics["trial_number"])
         best = max(children, key=lambda run: run.data.metrics["asc"])  # ties: the first trial
@@ -108,13 +139,31 @@ def test_same_command_resumes_and_runs_only_the_missing_trials(digits_run):
 def test_report_writes_one_row_per_cell(digits_run, tmp_path, capsys):
     folder, _ = digits_run
     out = tmp_path / "results"
-    code = main(["report", "--dataset", "digits", "--tracking-uri",
-                 f"sqlite:///{folder / 'mlflow.db'}", "--out", str(out)])
+    code = main(
+        [
+            "report",
+            "--dataset",
+            "digits",
+            "--tracking-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     table = pd.read_csv(out / "digits" / "comparison.csv")
-    assert list(table.columns) == ["extractor", "clusterer", "trials", "asc", "dunn",
-                                   "majority_accuracy", "hungarian_accuracy", "nmi", "ari",
-                                   "fit_seconds"]
+    assert list(table.columns) == [
+        "extractor",
+        "clusterer",
+        "trials",
+        "asc",
+        "dunn",
+        "majority_accuracy",
+        "hungarian_accuracy",
+        "nmi",
+        "ari",
+        "fit_seconds",
+    ]
     assert sorted(table["clusterer"]) == ["kmeans", "minibatch_kmeans"]
     assert (table["hungarian_accuracy"] > 0.5).all()
     printed = capsys.readouterr().out
@@ -125,8 +174,22 @@ def test_report_writes_one_row_per_cell(digits_run, tmp_path, capsys):
 def test_trial_that_raises_is_failed_in_both_stores_and_the_study_goes_on(tmp_path):
     same = np.zeros((30, 4, 4), dtype=np.uint8)
     np.savez(tmp_path / "flat.npz", x=same, y=np.arange(30) % 2)
-    code = main(["run", "--dataset", f"npz:{tmp_path / 'flat.npz'}", "--extractors", "raw",
-                 "--clusterers", "kmeans", "--trials", "2", *stores(tmp_path)])
+    code = main(
+        [
+            "run",
+            "--dataset",
+            f"npz:{tmp_path / 'flat.npz'}",
+            "--extractors",
+            "raw",
+            "--reducers",
+            "none",
+            "--clusterers",
+            "kmeans",
+            "--trials",
+            "2",
+            *stores(tmp_path),
+        ]
+    )
     assert code == 0
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     trials = runs_by_role(client, "trial")
@@ -153,11 +216,19 @@ def test_trial_that_raises_is_failed_in_both_stores_and_the_study_goes_on(tmp_pa
         (["--n-clusters", "1"], "--n-clusters must be integers of at least 2"),
         (["--n-clusters", "5000"], "above the number of images (1797)"),
         (["--dataset", "mnist", "--data-dir", "EMPTY"], "t10k-images-idx3-ubyte"),
+        (["--cache-dir", "A_FILE"], "as the feature cache folder"),
+        (["--dataset", "npz:ONE_CLASS"], "a single class"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
-    flags = [str(tmp_path) if flag == "EMPTY" else flag for flag in flags]
-    code = main(["--quiet", "run", "--extractors", "raw", *flags, *stores(tmp_path)])
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    one_class = tmp_path / "one-class.npz"
+    rng = np.random.default_rng(0)
+    np.savez(one_class, x=rng.integers(0, 256, (20, 8, 8), np.uint8), y=np.zeros(20, np.int64))
+    names = {"EMPTY": str(tmp_path), "A_FILE": str(a_file), "npz:ONE_CLASS": f"npz:{one_class}"}
+    flags = [names.get(flag, flag) for flag in flags]
+    code = main(["--quiet", "run", "--extractors", "raw", *stores(tmp_path), *flags])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
@@ -173,12 +244,30 @@ def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
 
 @pytest.mark.parametrize("extractor", ["raw", "dense_ae"])
 def test_quiet_run_prints_nothing_on_fresh_stores(tmp_path, extractor):
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("MLFLOW_LOGGING_LEVEL", "TF_CPP_MIN_LOG_LEVEL")}
-    command = [*CLI, "--quiet", "run", "--limit", "200", "--extractors", extractor,
-               "--clusterers", "kmeans", "--trials", "1", *stores(tmp_path)]
-    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("MLFLOW_LOGGING_LEVEL", "TF_CPP_MIN_LOG_LEVEL")
+    }
+    command = [
+        *CLI,
+        "--quiet",
+        "run",
+        "--limit",
+        "200",
+        "--extractors",
+        extractor,
+        "--reducers",
+        "none",
+        "--clusterers",
+        "kmeans",
+        "--trials",
+        "1",
+        *stores(tmp_path),
+    ]
+    done = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert (done.stdout, done.stderr) == ("", "")
     assert (tmp_path / "mlflow.db").exists()  # the tables were created, silently
@@ -189,10 +278,11 @@ def test_ctrl_c_leaves_no_run_running_and_resume_continues(tmp_path, large_mnist
     shifted, noisy copies): trials long enough to be interrupted midway."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     data = ["--dataset", "mnist", "--data-dir", str(large_mnist), "--limit", "4000"]
-    cell = ["--extractors", "raw", "--clusterers", "kmeans", "--trials", "40"]
+    cell = ["--extractors", "raw", "--reducers", "none", "--clusterers", "kmeans", "--trials", "40"]
     command = [*CLI, "run", *data, *cell, *stores(tmp_path)]
-    process = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
     database = tmp_path / "mlflow.db"
     deadline = time.monotonic() + 120
     running = 0
@@ -212,7 +302,8 @@ def test_ctrl_c_leaves_no_run_running_and_resume_continues(tmp_path, large_mnist
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
-    assert "interrupted" in err.splitlines()[-1]
+    assert "interrupted by SIGINT during cell raw x kmeans" in err.splitlines()[-1]
+    assert "Traceback" not in err
     with sqlite3.connect(database) as connection:
         statuses = dict(connection.execute("select status, count(*) from runs group by status"))
     assert "RUNNING" not in statuses

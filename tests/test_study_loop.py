@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 
+import optuna
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from test_workers import (
@@ -49,8 +50,19 @@ def test_a_sigkilled_run_is_closed_and_completed_by_the_next_run(tmp_path, large
 def test_two_runs_started_together_on_a_fresh_folder_share_the_trial_count(tmp_path):
     """Both create the SQLite stores at the same moment (one at a time, under a lock), both
     exit 0, and the study ends with --trials complete trials, not twice as many."""
-    command = [*CLI, "--quiet", "run", "--extractors", "raw", "--clusterers", "kmeans",
-               "--trials", "4"]
+    command = [
+        *CLI,
+        "--quiet",
+        "run",
+        "--extractors",
+        "raw",
+        "--reducers",
+        "none",
+        "--clusterers",
+        "kmeans",
+        "--trials",
+        "4",
+    ]
     processes = [start(command, tmp_path, name) for name in ("a", "b")]
     try:
         codes = [process.wait(timeout=300) for process in processes]
@@ -60,3 +72,53 @@ def test_two_runs_started_together_on_a_fresh_folder_share_the_trial_count(tmp_p
     assert codes == [0, 0], logs
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     check_counts(f"sqlite:///{tmp_path / 'optuna.db'}", client, 4)
+
+
+def test_a_multi_objective_study_names_its_objectives_and_keeps_its_pareto_set(tmp_path):
+    """--objective asc,dunn: two directions, both names stored on the study (what
+    optuna-dashboard shows), and the cell run carries the Pareto-optimal trial numbers."""
+    command = [
+        *CLI,
+        "--quiet",
+        "run",
+        "--limit",
+        "300",
+        "--extractors",
+        "raw",
+        "--reducers",
+        "none",
+        "--clusterers",
+        "kmeans",
+        "--trials",
+        "4",
+        "--objective",
+        "asc,dunn",
+    ]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    assert study.metric_names == ["asc", "dunn"]
+    assert len(study.directions) == 2
+    pareto = sorted(trial.number for trial in study.best_trials)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (cell,) = client.search_runs(
+        [client.get_experiment_by_name("digits").experiment_id],
+        filter_string="tags.`clustering_bench.role` = 'cell'",
+    )
+    assert cell.data.tags["pareto_trials"] == ",".join(map(str, pareto))
+    for trial in study.best_trials:
+        dominated = [
+            other
+            for other in study.trials
+            if other.values[0] > trial.values[0] and other.values[1] > trial.values[1]
+        ]
+        assert not dominated
+
+
+def test_a_multi_objective_study_refuses_criteria_that_need_the_labels(tmp_path):
+    command = [*CLI, "--quiet", "run", "--extractors", "raw", "--objective", "asc,nmi"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "label-free criteria only, and nmi needs the labels" in done.stderr

@@ -28,16 +28,30 @@ def mnist_cell(large_mnist, trials: int) -> list[str]:
     """raw x kmeans on 3,000 MNIST images (of tests/conftest.py's large_mnist: the 1,000 real
     ones and shifted, noisy copies): trials of 1 to 5 s, long enough to kill one midway."""
     data = ["--dataset", "mnist", "--data-dir", str(large_mnist), "--limit", "3000"]
-    cell = ["--extractors", "raw", "--clusterers", "kmeans", "--trials", str(trials)]
+    cell = [
+        "--extractors",
+        "raw",
+        "--reducers",
+        "none",
+        "--clusterers",
+        "kmeans",
+        "--trials",
+        str(trials),
+    ]
     return [*data, *cell, "--no-cache"]
 
 
 def start(command: list[str], folder, name: str) -> subprocess.Popen:
     """A CLI process in its own session, its output in folder/name.log."""
     with open(folder / f"{name}.log", "w") as log:
-        return subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                start_new_session=True)
+        return subprocess.Popen(
+            command,
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
 
 
 def end(processes) -> None:
@@ -142,8 +156,18 @@ def test_three_workers_on_postgresql_and_mlflow_server_survive_a_sigkill(
 ):
     storage, trials = postgres.create_database("sigkill"), 6
     client = MlflowClient(mlflow_server.uri)
-    command = [*CLI, "run", "--workers", "3", *mnist_cell(large_mnist, trials),
-               "--storage", storage, "--tracking-uri", mlflow_server.uri, *FAST_FAULTS]
+    command = [
+        *CLI,
+        "run",
+        "--workers",
+        "3",
+        *mnist_cell(large_mnist, trials),
+        "--storage",
+        storage,
+        "--tracking-uri",
+        mlflow_server.uri,
+        *FAST_FAULTS,
+    ]
     run = start(command, tmp_path, "run")
     try:
         pid, victim = fresh_running_trial(client, ChildrenOf(run.pid), [run])
@@ -170,8 +194,16 @@ def test_journal_workers_survive_sigkill_and_sigterm_and_the_same_command_resume
     storage, trials = f"journal:{tmp_path / 'optuna.log'}", 6
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking)
-    command = [*CLI, "worker", *mnist_cell(large_mnist, trials), "--storage", storage,
-               "--tracking-uri", tracking, *FAST_FAULTS]
+    command = [
+        *CLI,
+        "worker",
+        *mnist_cell(large_mnist, trials),
+        "--storage",
+        storage,
+        "--tracking-uri",
+        tracking,
+        *FAST_FAULTS,
+    ]
     workers = {}
     try:
         for name in ("a", "b", "c"):  # all at once: the study and cell run are created once
@@ -183,12 +215,17 @@ def test_journal_workers_survive_sigkill_and_sigterm_and_the_same_command_resume
             pid, run = fresh_running_trial(client, alive, [workers[pid] for pid in alive])
             os.kill(pid, sig)
             victims[pid] = (sig, int(run.data.tags["optuna.trial_number"]), run.info.run_id)
-        codes = {victims.get(pid, ("last",))[0]: process.wait(timeout=240)
-                 for pid, process in workers.items()}
+        codes = {
+            victims.get(pid, ("last",))[0]: process.wait(timeout=240)
+            for pid, process in workers.items()
+        }
     finally:
         end(workers.values())
-    assert codes == {signal.SIGKILL: -signal.SIGKILL, signal.SIGTERM: 128 + signal.SIGTERM,
-                     "last": 0}, codes
+    assert codes == {
+        signal.SIGKILL: -signal.SIGKILL,
+        signal.SIGTERM: 128 + signal.SIGTERM,
+        "last": 0,
+    }, codes
     states = check_counts(storage, client, trials)  # the last worker completed the study
     assert states[TrialState.FAIL] >= 2
     for sig, number, run_id in victims.values():
@@ -200,7 +237,7 @@ def test_journal_workers_survive_sigkill_and_sigterm_and_the_same_command_resume
             assert client.get_run(run_id).info.status == "KILLED"
     logs = "".join(path.read_text() for path in tmp_path.glob("?.log"))
     assert "interrupted by SIGTERM" in logs
-    assert main(command[len(CLI):]) == 0  # the same command again: nothing left to run
+    assert main(command[len(CLI) :]) == 0  # the same command again: nothing left to run
     assert check_counts(storage, client, trials) == states
     print(f"journal kill test: optuna {dict(states)}")
 
@@ -210,8 +247,18 @@ def test_storage_lost_mid_run_retries_then_stops_and_nothing_counts_twice(
 ):
     storage, trials = postgres.create_database("outage"), 4
     client = MlflowClient(mlflow_server.uri)
-    command = [*CLI, "worker", *mnist_cell(large_mnist, trials), "--seed", "1",
-               "--storage", storage, "--tracking-uri", mlflow_server.uri, *FAST_FAULTS]
+    command = [
+        *CLI,
+        "worker",
+        *mnist_cell(large_mnist, trials),
+        "--seed",
+        "1",
+        "--storage",
+        storage,
+        "--tracking-uri",
+        mlflow_server.uri,
+        *FAST_FAULTS,
+    ]
     worker = start(command, tmp_path, "worker")
     try:
         _, victim = fresh_running_trial(client, {worker.pid}, [worker])
@@ -228,7 +275,7 @@ def test_storage_lost_mid_run_retries_then_stops_and_nothing_counts_twice(
     assert f"the Optuna storage {storage} is unreachable" in last
     failed = client.get_run(victim.info.run_id)
     assert failed.info.status == "FAILED" and failed.data.tags["error"]
-    assert main(command[len(CLI):]) == 0  # the same command again, in this process
+    assert main(command[len(CLI) :]) == 0  # the same command again, in this process
     check_counts(storage, client, trials)
 
 
@@ -244,8 +291,24 @@ def test_a_store_unreachable_at_start_is_one_line_naming_it_and_exit_2(
         url = storage = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/optuna"
     else:
         tracking = url
-    code = main(["--quiet", *command, "--limit", "200", "--extractors", "raw",
-                 "--clusterers", "kmeans", "--storage", storage, "--tracking-uri", tracking])
+    code = main(
+        [
+            "--quiet",
+            *command,
+            "--limit",
+            "200",
+            "--extractors",
+            "raw",
+            "--reducers",
+            "none",
+            "--clusterers",
+            "kmeans",
+            "--storage",
+            storage,
+            "--tracking-uri",
+            tracking,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and url in err, err

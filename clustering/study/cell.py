@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import optuna
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from clustering import data
@@ -17,6 +18,7 @@ from clustering.clusterers import CLUSTERERS
 from clustering.config import RunConfig
 from clustering.errors import BenchError
 from clustering.extractors import EXTRACTORS
+from clustering.metrics import METRICS
 from clustering.reducers import REDUCERS
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,11 @@ class Cell:
     objective: str
     seed: int
     metric_sample_size: int | None = None
+
+    @property
+    def objectives(self) -> list[str]:
+        """The metrics the study optimises: one, or several for a multi-objective study."""
+        return self.objective.split(",")
 
     @property
     def label(self) -> str:
@@ -135,17 +142,21 @@ def open_study(cell: Cell, storage, trials: int) -> optuna.Study:
 
     The sampler's random start-up phase is a third of the trials asked for (at least one),
     so a small budget still reaches the model-based phase."""
+    directions = [
+        "maximize" if METRICS.get(name).higher_is_better else "minimize"
+        for name in cell.objectives
+    ]
     study = optuna.create_study(
         study_name=cell.study_name,
         storage=storage,
-        direction="maximize",
+        directions=directions,
         sampler=optuna.samplers.TPESampler(seed=cell.seed, n_startup_trials=max(1, trials // 3)),
         load_if_exists=True,
     )
     if not study.trials:
         with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([cell.objective])
+            study.set_metric_names(cell.objectives)
         study.set_user_attr("objective", cell.objective)
         for params in cell.known_params():
             study.enqueue_trial(params, skip_if_exists=True)
@@ -161,6 +172,11 @@ def count_states(study: optuna.Study) -> dict[TrialState, int]:
 
 
 def best_trial(study: optuna.Study):
-    """The complete trial with the highest value, None if none is complete."""
+    """The best complete trial by the (first) objective, None if none is complete. In a
+    multi-objective study it is chosen among the Pareto-optimal trials."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(complete, key=lambda trial: trial.value, default=None)
+    if not complete:
+        return None
+    candidates = study.best_trials if len(study.directions) > 1 else complete
+    sign = 1.0 if study.directions[0] == StudyDirection.MAXIMIZE else -1.0
+    return max(candidates, key=lambda trial: sign * trial.values[0])  # ties: the first one

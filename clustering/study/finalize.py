@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 PICTURES_TAG = "pictures.trial_number"  # on the cell run: the trial its pictures/ show
 SUMMARY_ATTR = "clustering_bench.summarized"  # the trial counts the cell run last got
 CELL_RUN_ATTR = "mlflow_cell_run_id"
+PARETO_TAG = "pareto_trials"  # on a multi-objective cell run: its Pareto-optimal trial numbers
 
 
 @dataclass
@@ -118,7 +119,7 @@ def finalize(
             label=cell.label,
             complete=counts[TrialState.COMPLETE],
             failed=counts[TrialState.FAIL],
-            best_value=None if best is None else best.value,
+            best_value=None if best is None else best.values[0],
             seconds=seconds,
         )
         if counts[TrialState.RUNNING] or counts[TrialState.WAITING]:
@@ -159,6 +160,10 @@ def summarize(study: optuna.Study, tracker: Tracker, cell_run_id: str) -> None:
     if best is not None:
         metrics = {**best.user_attrs.get("metrics", {}), "best_trial_number": best.number}
         tracker.log_best(cell_run_id, best.params, metrics, step=counts[TrialState.COMPLETE])
+    if len(study.directions) > 1:
+        pareto = sorted(trial.number for trial in study.best_trials)
+        tracker.log(cell_run_id, metrics={"pareto_size": len(pareto)},
+                    tags={PARETO_TAG: ",".join(map(str, pareto))})
 
 
 def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:

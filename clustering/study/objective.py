@@ -50,7 +50,7 @@ class Objective:
             "clusterer": CLUSTERERS.get(cell.clusterer).search_space(trial, n_clusters=n_clusters),
         }
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         """Run the trial; its MLflow run ends FINISHED, FAILED (error tag) or KILLED."""
         cell = self.cell
         params = self.suggest(trial)
@@ -79,9 +79,10 @@ class Objective:
         self.tracker.finish(run_id, "FINISHED")
         return value
 
-    def _evaluate(self, run_id: str, params: dict, label: str) -> float:
+    def _evaluate(self, run_id: str, params: dict, label: str) -> float | list[float]:
         """Extract and reduce (cached), cluster and score; log the scores on the trial run and
-        return the objective's value. `self.scores` keeps every score for the trial."""
+        return the objective's value (a list of them for several). `self.scores` keeps every
+        score for the trial."""
         cell = self.cell
 
         def on_epoch(epoch: int, logs: dict) -> None:
@@ -136,18 +137,18 @@ class Objective:
             tags["metric_random_state"] = cell.seed
         self.tracker.log(run_id, metrics=scores, tags=tags)
         self.scores = scores
-        value = scores[cell.objective]
-        if not np.isfinite(value):
-            raise FloatingPointError(f"objective {cell.objective} is {value}")
+        values = [scores[name] for name in cell.objectives]
+        for name, value in zip(cell.objectives, values, strict=True):
+            if not np.isfinite(value):
+                raise FloatingPointError(f"objective {name} is {value}")
         logger.info(
-            "%s: %s=%.4f hungarian_accuracy=%.4f (%.1f s)",
+            "%s: %s hungarian_accuracy=%.4f (%.1f s)",
             label,
-            cell.objective,
-            value,
+            " ".join(f"{name}={scores[name]:.4f}" for name in cell.objectives),
             scores["hungarian_accuracy"],
             scores["fit_seconds"] + scores["metric_seconds"],
         )
-        return float(value)
+        return float(values[0]) if len(values) == 1 else [float(value) for value in values]
 
 
 def _metric_progress(label: str):
