@@ -92,11 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(worker)
 
     report = commands.add_parser(
-        "report", help="MLflow runs -> tables, figures and report.html in results/<dataset>/"
+        "report", help="MLflow runs -> tables, figures and report.html in reports/<dataset>/"
     )
     report.add_argument("--dataset", default="digits")
     report.add_argument("--tracking-uri")
-    report.add_argument("--out", default="results", help="output folder (default results)")
+    report.add_argument("--out", default="reports", help="output folder (default reports; the "
+                        "committed reference results are made with --out results)")
 
     listing = commands.add_parser("datasets", help="list datasets, where they are looked up")
     listing.add_argument("--data-dir")
@@ -168,7 +169,7 @@ def _print_summaries(args, config, summaries) -> None:
 
 
 def command_report(args) -> int:
-    from clustering.report.tables import write_report
+    from clustering.report.write import write_report
 
     written = write_report(resolve_tracking_uri(args.tracking_uri), args.dataset, args.out)
     if not args.quiet:

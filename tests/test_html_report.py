@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from clustering.cli import main
-from clustering.report.tables import K_SWEEP_METRICS, METRIC_COLUMNS
+from clustering.report.columns import K_SWEEP_METRICS, METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -43,17 +43,22 @@ def run_and_report(folder: Path, flags: list[str]) -> Path:
 
 @pytest.fixture(scope="module")
 def k_report(tmp_path_factory) -> Path:
-    """raw x both clusterers, 2 trials each, k searched over 10 and 16 (trial 0 takes 10)."""
+    """raw x none x kmeans and minibatch_kmeans, 2 trials each, k searched over 10 and 16
+    (trial 0 takes 10; which k the sampler gives trial 1 is its business: the k figures are
+    drawn exactly when a cell's trials cover both, and tests/test_report_tables.py proves them
+    on runs whose k is known)."""
     return run_and_report(tmp_path_factory.mktemp("k_report"), [
-        "--extractors", "raw", "--clusterers", "all", "--trials", "2", "--n-clusters", "10,16"])
+        "--extractors", "raw", "--reducers", "none", "--clusterers", "kmeans,minibatch_kmeans",
+        "--trials", "2", "--n-clusters", "10,16"])
 
 
 @pytest.fixture(scope="module")
 def ae_report(tmp_path_factory) -> Path:
-    """dense_ae x both clusterers, 1 trial each (the default configuration): the second cell's
-    features and decoder come from the feature cache."""
+    """dense_ae x none x kmeans and minibatch_kmeans, 1 trial each (the default
+    configuration): the second cell's features and decoder come from the feature cache."""
     return run_and_report(tmp_path_factory.mktemp("ae_report"), [
-        "--extractors", "dense_ae", "--clusterers", "all", "--trials", "1"])
+        "--extractors", "dense_ae", "--reducers", "none", "--clusterers",
+        "kmeans,minibatch_kmeans", "--trials", "1"])
 
 
 class PageParser(HTMLParser):
@@ -97,18 +102,34 @@ def parse(page: Path) -> PageParser:
     return parser
 
 
+def k_figures(report: Path) -> list[str]:
+    """The k figures the report must hold: all of them when some cell's complete trials cover
+    several k, else none."""
+    trials = pd.read_csv(report / "trials.csv")
+    done = trials[trials["state"] == "COMPLETE"]
+    return K_FIGURES if (done.groupby("cell")["n_clusters"].nunique() > 1).any() else []
+
+
+def cell_folder(tags: dict) -> str:
+    """A cell's pictures folder beside the report, from its run's tags: raw-none-kmeans."""
+    return "-".join(tags[part] for part in ("extractor", "reducer", "clusterer") if part in tags)
+
+
 def test_report_writes_tables_every_figure_and_k_plots_when_k_was_searched(k_report):
+    drawn = k_figures(k_report)
     for name in ["comparison.csv", "comparison.md", "trials.csv", "report.html",
-                 *FIGURES, *K_FIGURES]:
+                 *FIGURES, *drawn]:
         assert (k_report / name).is_file(), name
-    for name in [*FIGURES, *K_FIGURES]:
+    for name in [*FIGURES, *drawn]:
         assert (k_report / name).read_bytes().startswith(PNG_MAGIC), name
+    assert sorted(path.name for path in k_report.glob("k_*.png")) == sorted(drawn)
     trials = pd.read_csv(k_report / "trials.csv")
     assert len(trials) == 4
     assert set(trials["state"]) == {"COMPLETE"}
     assert sorted(trials["trial_number"]) == [0, 0, 1, 1]
-    for _, cell in trials.groupby("cell"):
-        assert set(cell["n_clusters"]) == {10, 16}
+    assert set(trials["n_clusters"]) <= {10, 16}
+    assert set(trials.loc[trials["trial_number"] == 0, "n_clusters"]) == {10}
+    assert sorted(set(trials["cell"])) == ["raw x none x kmeans", "raw x none x minibatch_kmeans"]
     for column in ["extractor", "clusterer", "value", "asc", "hungarian_accuracy", "inertia",
                    "homogeneity", "majority_accuracy", "run_id", "cell_run_id"]:
         assert trials[column].notna().all(), column
@@ -127,7 +148,7 @@ def test_each_cell_run_carries_its_best_trials_pictures_copied_beside_the_report
         assert names == ["centres.png", "cluster_samples.png", "confusion.png"]
         best = int(cell.data.metrics["best_trial_number"])
         assert cell.data.tags["pictures.trial_number"] == str(best)
-        folder = k_report / "cells" / f"raw-{cell.data.tags['clusterer']}"
+        folder = k_report / "cells" / cell_folder(cell.data.tags)
         assert sorted(path.name for path in folder.iterdir()) == names
 
 
@@ -140,7 +161,7 @@ def test_report_html_is_self_contained_and_embeds_every_png_beside_it(k_report):
     assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", page, re.IGNORECASE)
     assert not re.search(r"url\(|@import|<link|<iframe", page, re.IGNORECASE)
     pngs = sorted(k_report.glob("*.png")) + sorted(k_report.glob("cells/*/*.png"))
-    assert len(parsed.images) == len(pngs) == len(FIGURES) + len(K_FIGURES) + 2 * 3
+    assert len(parsed.images) == len(pngs) == len(FIGURES) + len(k_figures(k_report)) + 2 * 3
     embedded = {base64.b64decode(src.split(",", 1)[1]) for src in parsed.images}
     for png in pngs:
         assert png.read_bytes() in embedded, png.name
@@ -169,7 +190,7 @@ def test_autoencoder_cells_get_decoded_centres_and_reconstructions_without_k_plo
                                 filter_string=f"tags.`{ROLE_TAG}` = 'trial'")
     assert sorted(run.data.tags["feature_cache"] for run in trials) == ["hit", "miss"]
     for clusterer in ("kmeans", "minibatch_kmeans"):
-        folder = ae_report / "cells" / f"dense_ae-{clusterer}"
+        folder = ae_report / "cells" / f"dense_ae-none-{clusterer}"
         assert sorted(path.name for path in folder.iterdir()) == [
             "centres.png", "cluster_samples.png", "confusion.png", "reconstructions.png"]
     for name in FIGURES:
@@ -224,7 +245,8 @@ def test_report_of_cells_without_a_complete_trial_has_the_table_and_no_figures(
     store = f"sqlite:///{k_report.parent.parent / 'mlflow.db'}"  # its own experiment there
     with contextlib.chdir(tmp_path):
         assert main(["--quiet", "run", "--dataset", dataset, "--extractors", "raw",
-                     "--clusterers", "kmeans", "--trials", "1", "--tracking-uri", store,
+                     "--reducers", "none", "--clusterers", "kmeans", "--trials", "1",
+                     "--tracking-uri", store,
                      "--storage", f"sqlite:///{tmp_path / 'optuna.db'}"]) == 0
     assert main(["--quiet", "report", "--dataset", dataset, "--tracking-uri", store,
                  "--out", str(tmp_path / "out")]) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from clustering.cli import main
-from clustering.report.tables import METRIC_COLUMNS
+from clustering.report.columns import METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
 
 TRIALS = 2
@@ -25,8 +25,9 @@ def server(tmp_path_factory):
     server = MlflowServer().wait()
     folder = tmp_path_factory.mktemp("mlflow_ui")
     try:
-        code = main(["--quiet", "run", "--limit", "200", "--extractors", "raw", "--clusterers",
-                     ",".join(CLUSTERERS), "--trials", str(TRIALS), "--tracking-uri", server.uri,
+        code = main(["--quiet", "run", "--limit", "200", "--extractors", "raw",
+                     "--reducers", "none", "--clusterers", ",".join(CLUSTERERS),
+                     "--trials", str(TRIALS), "--tracking-uri", server.uri,
                      "--storage", f"sqlite:///{folder / 'optuna.db'}",
                      "--cache-dir", str(folder / "cache")])
         assert code == 0

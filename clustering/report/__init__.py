@@ -1,1 +1,3 @@
-"""The report: MLflow runs -> tables (tables), figures (figures) and one HTML page (html)."""
+"""The report: MLflow runs -> tables (tables.py, with the column lists of columns.py), figures
+(figures.py; grids.py draws images), one HTML page (html.py and templates/) and the folder that
+holds them all (write.py: `write_report`)."""

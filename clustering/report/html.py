@@ -1,15 +1,20 @@
-"""One self-contained HTML page: the comparison table (best value per column marked), the report
-figures and each cell's pictures, every image embedded as a base64 PNG; nothing is fetched.
+"""One self-contained HTML page, rendered from the Jinja2 template templates/report.html.j2
+(autoescaped): the comparison table (best value per column marked), the report figures and
+each cell's pictures, every image embedded as a base64 PNG; nothing is fetched.
 
 An inline script marks `<body>` when the page has loaded: `data-report-ready="ok"` when every
 image decoded and the table has rows (else "broken"), for headless-browser checks.
 """
 
 import base64
-import html
+import functools
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+import jinja2
 import pandas as pd
+
+TEMPLATE = "report.html.j2"
 
 
 @dataclass
@@ -19,6 +24,18 @@ class Figure:
     filename: str
     caption: str
     png: bytes
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+class Section(NamedTuple):
+    """A group of report figures under one heading, with a note saying how to read them."""
+
+    heading: str
+    note: str
+    figures: list[Figure]
 
 
 @dataclass
@@ -33,34 +50,32 @@ class CellSection:
     pictures: list[Figure] = field(default_factory=list)
     link: str | None = None  # the run's page in the MLflow UI when the store is a server
 
+    @property
+    def anchor(self) -> str:
+        return cell_anchor(self.label)
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222;
-       padding: 0 1em; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
-table.comparison { border-collapse: collapse; font-size: 0.9em; }
-table.comparison th, table.comparison td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
-table.comparison td.number { text-align: right; font-variant-numeric: tabular-nums; }
-table.comparison td.best { font-weight: bold; background: #e6f4e6; }
-table.comparison tbody tr:nth-child(even) { background: #f7f7f7; }
-.figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-figure { margin: 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: 0.8em; color: #555; }
-.meta, .note { color: #555; font-size: 0.9em; } code { font-size: 0.9em; }
-"""
 
-READY_SCRIPT = """
-window.addEventListener("load", function () {
-  var images = Array.prototype.slice.call(document.images);
-  var broken = images.filter(function (img) { return !(img.complete && img.naturalWidth > 0); });
-  var rows = document.querySelectorAll("table.comparison tbody tr").length;
-  var body = document.body;
-  body.setAttribute("data-images", String(images.length));
-  body.setAttribute("data-broken-images", String(broken.length));
-  body.setAttribute("data-table-rows", String(rows));
-  body.setAttribute("data-report-ready", broken.length === 0 && rows > 0 ? "ok" : "broken");
-});
-"""
+@dataclass
+class TableCell:
+    """One cell of the comparison table as shown: its text, right-aligned when a number, bold
+    on green when its column's best."""
+
+    text: str
+    number: bool = False
+    best: bool = False
+
+
+@dataclass
+class TableRow:
+    cells: list[TableCell]
+    anchor: str | None = None  # the cell's section on the page
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[TableRow]
+    linked: bool = False  # a last column links each row to its cell's section
 
 
 def best_mask(table: pd.DataFrame, columns, lower_is_better=()) -> pd.DataFrame:
@@ -74,105 +89,54 @@ def best_mask(table: pd.DataFrame, columns, lower_is_better=()) -> pd.DataFrame:
     return mask
 
 
-def comparison_html(table: pd.DataFrame, columns, metric_columns, lower_is_better=(),
-                    link_cells: bool = False) -> str:
-    """The comparison table: metric columns right-aligned, the best of each bold (class best);
-    with `link_cells`, a last column links each row to its cell's section."""
+def comparison(
+    table: pd.DataFrame, columns, metric_columns, lower_is_better=(), link_parts=None
+) -> Table:
+    """The comparison table as shown: metric columns with 4 decimals (seconds with 1), the best
+    of each marked; with `link_parts` (the columns naming a cell), each row links to its cell's
+    section."""
     mask = best_mask(table, metric_columns, lower_is_better)
-    head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
-    if link_cells:
-        head += "<th>pictures</th>"
-    body = []
+    rows = []
     for index, row in table.iterrows():
         cells = []
         for column in columns:
             value = row[column]
             if column not in metric_columns:
-                cells.append(f"<td>{html.escape(str(value))}</td>")
+                cells.append(TableCell(str(value)))
                 continue
-            text = "" if pd.isna(value) else (
-                f"{value:.1f}" if column.endswith("seconds") else f"{value:.4f}"
+            text = (
+                ""
+                if pd.isna(value)
+                else (f"{value:.1f}" if column.endswith("seconds") else f"{value:.4f}")
             )
-            if mask.at[index, column]:
-                cells.append(f'<td class="number best" title="best in column"><b>{text}</b></td>')
-            else:
-                cells.append(f'<td class="number">{text}</td>')
-        if link_cells:
-            anchor = cell_anchor(f"{row['extractor']} x {row['clusterer']}")
-            cells.append(f'<td><a href="#{anchor}">pictures</a></td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (
-        '<table class="comparison">\n<thead><tr>' + head + "</tr></thead>\n<tbody>\n"
-        + "\n".join(body) + "\n</tbody>\n</table>"
-    )
+            cells.append(TableCell(text, number=True, best=bool(mask.at[index, column])))
+        anchor = None
+        if link_parts:
+            anchor = cell_anchor(" x ".join(str(row[part]) for part in link_parts))
+        rows.append(TableRow(cells, anchor))
+    return Table(list(columns), rows, linked=bool(link_parts))
 
 
-def image_tag(figure: Figure) -> str:
-    data = base64.b64encode(figure.png).decode("ascii")
-    caption = html.escape(figure.caption)
-    return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{caption}">'
-        f"<figcaption>{caption} &middot; <code>{html.escape(figure.filename)}</code>"
-        "</figcaption></figure>"
+@functools.cache
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("clustering.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
+    return environment.get_template(TEMPLATE)
 
 
 def render(
-    *,
-    title: str,
-    meta: list[str],
-    table_html: str,
-    sections: list[tuple[str, str, list[Figure]]],
-    cells: list[CellSection],
+    *, title: str, meta: list[str], table: Table, sections: list[Section], cells: list[CellSection]
 ) -> str:
-    """The page: title, meta lines, the table, figure sections (heading, note, figures) and one
-    section per cell with its run id, best trial, best parameters and pictures."""
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title>",
-        f"<style>{STYLE}</style>",
-        f"<script>{READY_SCRIPT}</script>",
-        "</head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        *[f'<p class="meta">{html.escape(line)}</p>' for line in meta],
-        "<h2>Comparison (best trial per cell)</h2>",
-        '<p class="note">Bold on green: the best value of each column (lowest for seconds).</p>',
-        table_html,
-    ]
-    for heading, note, figures in sections:
-        if not figures:
-            continue
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
-        if note:
-            parts.append(f'<p class="note">{html.escape(note)}</p>')
-        parts.append('<div class="figures">' + "".join(map(image_tag, figures)) + "</div>")
-    if cells:
-        parts.append("<h2>Cells: pictures of the best trial</h2>")
-    for cell in cells:
-        parts.append(f'<h3 id="{cell_anchor(cell.label)}">{html.escape(cell.label)}</h3>')
-        run = f"MLflow cell run <code>{html.escape(cell.run_id)}</code>"
-        if cell.link:
-            run = f'<a href="{html.escape(cell.link)}">{run}</a>'
-        parts.append(
-            f'<p class="meta">{run} (experiment {html.escape(cell.experiment_id)}), '
-            f"best trial {html.escape(cell.best_trial)}; artifacts under "
-            "<code>pictures/</code></p>"
-        )
-        if cell.best_params:
-            params = ", ".join(
-                f"{html.escape(key)}={html.escape(str(value))}"
-                for key, value in sorted(cell.best_params.items())
-            )
-            parts.append(f'<p class="meta">best parameters: <code>{params}</code></p>')
-        if cell.pictures:
-            parts.append(
-                '<div class="figures">' + "".join(map(image_tag, cell.pictures)) + "</div>"
-            )
-        else:
-            parts.append('<p class="note">No pictures logged on this cell run.</p>')
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    """The page: title, meta lines, the table, figure sections (heading, note, figures; empty
+    ones left out) and one section per cell with its run id, best trial, best parameters and
+    pictures."""
+    return _template().render(title=title, meta=meta, table=table, sections=sections, cells=cells)
 
 
 def cell_anchor(label: str) -> str:

@@ -1,285 +1,242 @@
-"""MLflow runs -> results/<dataset>/: the comparison table (one row per cell, its best trial) as
-CSV and Markdown, the tidy trials table (one row per trial run), the figures drawn from it as PNG
-files, each cell's pictures (downloaded from its cell run) and report.html holding them all."""
+"""The report's tables, read from MLflow with `mlflow.search_runs` as pandas DataFrames: the
+comparison table (one row per cell, its best trial as copied onto the cell run) and the tidy
+trials table (one row per trial run), plus the comparison table as GitHub Markdown. A store
+that cannot be read raises BenchError naming it and the fix."""
 
-import io
-import logging
-import shutil
-import tempfile
-import time
+import contextlib
+import re
 from pathlib import Path
 
+import mlflow
 import pandas as pd
-from mlflow.entities import ViewType
-from mlflow.tracking import MlflowClient
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from clustering.errors import BenchError
-from clustering.report import figures as plots
-from clustering.report import html as html_report
-from clustering.tracking import BEST_PREFIX, ROLE_TAG, search_all_runs
+from clustering.report.columns import (
+    CELL_PARTS,
+    K_SWEEP_METRICS,
+    METRIC_COLUMNS,
+    OPTIONAL_PARTS,
+    TRIAL_METRICS,
+    cell_label,
+    cell_parts,
+    comparison_columns,
+    primary_objective,
+    trial_columns,
+)
+from clustering.tracking import BEST_PREFIX, ROLE_TAG
 
-logger = logging.getLogger(__name__)
-
-METRIC_COLUMNS = [
-    "asc",
-    "dunn",
-    "majority_accuracy",
-    "hungarian_accuracy",
-    "nmi",
-    "ari",
-    "fit_seconds",
+__all__ = [
+    "K_SWEEP_METRICS",
+    "METRIC_COLUMNS",
+    "TRIAL_METRICS",
+    "comparison_table",
+    "reading",
+    "to_markdown",
+    "trials_table",
 ]
-COLUMNS = ["extractor", "clusterer", "trials", *METRIC_COLUMNS]
-TRIAL_METRICS = [
-    *METRIC_COLUMNS[:-1],
-    "homogeneity",
-    "inertia",
-    "n_clusters_found",
-    "fit_seconds",
-    "extract_seconds",
-    "cluster_seconds",
-    "metric_seconds",
-]
-TRIAL_COLUMNS = ["dataset", "extractor", "clusterer", "cell", "objective", "trial_number", "state",
-                 "value", "n_clusters", *TRIAL_METRICS, "run_id", "cell_run_id"]
-K_SWEEP_METRICS = ["majority_accuracy", "inertia", "homogeneity"]
-PICTURES = "pictures"  # the artifact folder of a cell run holding its pictures
-PICTURE_CAPTIONS = {
-    "centres.png": "cluster centres as images",
-    "cluster_samples.png": "random members of each cluster",
-    "confusion.png": "cluster x label counts",
-    "reconstructions.png": "originals (top) and reconstructions (bottom)",
-    "generated.png": "images generated from z ~ N(0, I)",
-}
+
+PARENT_TAG = "tags.mlflow.parentRunId"
 
 
-def cell_runs(client: MlflowClient, dataset: str) -> list:
-    """The cell (parent) runs of a dataset across all experiments, newest first."""
-    experiment_ids = [
-        experiment.experiment_id
-        for experiment in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
-    ]
-    if not experiment_ids:
-        return []
-    escaped = dataset.replace("'", "\\'")
-    filter_string = f"tags.`{ROLE_TAG}` = 'cell' and tags.dataset = '{escaped}'"
-    return search_all_runs(
-        client, experiment_ids, filter_string, order_by=["attributes.start_time DESC"]
+@contextlib.contextmanager
+def reading(tracking_uri: str):
+    """`mlflow.search_runs` reads `tracking_uri` inside; any failure to read the store becomes
+    one BenchError naming it. A SQLite file that does not exist is an error, not created."""
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri[len("sqlite:///") :].split("?")[0])
+        if not path.is_file():
+            raise BenchError(
+                f"no MLflow store at {path}: run `clustering-bench run` there first, or pass "
+                "--tracking-uri the store it wrote"
+            )
+    try:
+        with _use_tracking_uri(tracking_uri):
+            yield
+    except BenchError:
+        raise
+    except Exception as error:  # connection, schema, a file that is no database: all unreadable
+        raise BenchError(_unreadable(tracking_uri, error)) from None
+
+
+def _redact(tracking_uri: str) -> str:
+    from clustering.study.storage import redact
+
+    return redact(tracking_uri)
+
+
+def _unreadable(tracking_uri: str, error: Exception) -> str:
+    if tracking_uri.startswith(("http://", "https://")):
+        fix = "start the tracking server (mlflow server) or pass another --tracking-uri"
+    else:
+        fix = "pass --tracking-uri the MLflow database `clustering-bench run` wrote"
+    return (
+        f"cannot read the MLflow tracking store {_redact(tracking_uri)} ({_reason(error)}); {fix}"
     )
 
 
-def comparison_table(client: MlflowClient, dataset: str) -> pd.DataFrame:
-    """One row per (extractor, clusterer), from its newest cell run; columns = COLUMNS."""
-    rows = {}
-    for run in cell_runs(client, dataset):
-        tags, metrics = run.data.tags, run.data.metrics
-        key = (tags.get("extractor"), tags.get("clusterer"))
-        if key in rows:
-            continue
-        rows[key] = {
-            "extractor": key[0],
-            "clusterer": key[1],
-            "trials": int(metrics.get("trials_complete", 0)),
-            **{name: metrics.get(name) for name in METRIC_COLUMNS},
-            "objective": tags.get("objective"),
-            "dataset": tags.get("dataset"),
-            "run_id": run.info.run_id,
-            "experiment_id": run.info.experiment_id,
-            "best_params": {
-                key[len(BEST_PREFIX):]: value
-                for key, value in tags.items()
-                if key.startswith(BEST_PREFIX)
-            },
-            "best_trial": metrics.get("best_trial_number"),
-        }
-    if not rows:
+def _reason(error: Exception) -> str:
+    """The gist of a store error: the OS error of a failed connection ("[Errno 111] Connection
+    refused"), else its text without SQLAlchemy's statement and links, at most 200 characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    errno = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    if errno:
+        return errno.group(0).strip()
+    text = re.split(r" \[SQL: | \(Background on this error", text)[0]
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _search(filter_string: str, experiment_ids=None) -> pd.DataFrame:
+    """Every run matching the filter, newest first (all active experiments when no ids)."""
+    return mlflow.search_runs(
+        experiment_ids=experiment_ids,
+        filter_string=filter_string,
+        search_all_experiments=experiment_ids is None,
+        order_by=["attributes.start_time DESC"],
+    )
+
+
+def _tag(runs: pd.DataFrame, name: str) -> pd.Series:
+    """The tag `name` of each run (None where missing)."""
+    column = f"tags.{name}"
+    return runs[column] if column in runs else pd.Series(None, index=runs.index, dtype=object)
+
+
+def _metric(runs: pd.DataFrame, name: str) -> pd.Series:
+    """The metric `name` of each run (NaN where missing)."""
+    column = f"metrics.{name}"
+    return runs[column] if column in runs else pd.Series(float("nan"), index=runs.index)
+
+
+def comparison_table(tracking_uri: str, dataset: str) -> pd.DataFrame:
+    """One row per cell (its parts read from the cell run's tags), from its newest cell run:
+    the comparison columns, then objective, dataset, run_id, experiment_id, best_params and
+    best_trial. BenchError when the store has no cell run of `dataset`."""
+    escaped = run_dataset_name(dataset).replace("'", "\\'")
+    with reading(tracking_uri):
+        runs = _search(f"tags.`{ROLE_TAG}` = 'cell' and tags.dataset = '{escaped}'")
+    if runs.empty:
         raise BenchError(
-            f"no cell runs for dataset {dataset!r} in this tracking store; "
+            f"no cell runs for dataset {dataset!r} in the tracking store {_redact(tracking_uri)}; "
             f"run `clustering-bench run --dataset {dataset}` first or pass --tracking-uri"
         )
-    table = pd.DataFrame(rows.values())
-    return table.sort_values(["extractor", "clusterer"], ignore_index=True)
+    table = pd.DataFrame(index=runs.index)
+    for part in CELL_PARTS:
+        values = _tag(runs, part)
+        if part in OPTIONAL_PARTS and values.notna().any():
+            table[part] = values.fillna(OPTIONAL_PARTS[part])
+        elif part not in OPTIONAL_PARTS:
+            table[part] = values
+    table["trials"] = _metric(runs, "trials_complete").fillna(0).astype(int)
+    for name in METRIC_COLUMNS:
+        table[name] = _metric(runs, name)
+    table["objective"] = _tag(runs, "objective")
+    table["dataset"] = _tag(runs, "dataset")
+    table["run_id"] = runs["run_id"]
+    table["experiment_id"] = runs["experiment_id"]
+    table["best_params"] = [_best_params(run) for _, run in runs.iterrows()]
+    table["best_trial"] = _metric(runs, "best_trial_number")
+    parts = cell_parts(table)
+    table = table.drop_duplicates(subset=parts, keep="first")  # newest first: the latest run
+    return table.sort_values(parts, ignore_index=True)
+
+
+def run_dataset_name(dataset: str) -> str:
+    """The name runs of a --dataset value are tagged with: `flat` for `npz:/data/flat.npz`
+    (the datasets registry's short name); a value it does not know is taken as that name."""
+    from clustering.data import DATASETS
+
+    try:
+        return DATASETS.short_name(dataset)
+    except BenchError:
+        return dataset
+
+
+def _best_params(run: pd.Series) -> dict:
+    """The best trial's parameters, copied onto the cell run as `best.<name>` tags."""
+    prefix = f"tags.{BEST_PREFIX}"
+    return {
+        key[len(prefix) :]: value
+        for key, value in run.items()
+        if key.startswith(prefix) and _present(value)
+    }
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table of COLUMNS; floats with 4 decimals (seconds with 1)."""
-    lines = [
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "|".join("---" if c in ("extractor", "clusterer") else "---:" for c in COLUMNS) + "|",
-    ]
-    for _, row in table.iterrows():
-        cells = []
-        for column in COLUMNS:
-            value = row[column]
-            if column in ("extractor", "clusterer", "trials"):
-                cells.append(str(value))
-            elif value is None or pd.isna(value):
-                cells.append("")
-            else:
-                cells.append(f"{value:.1f}" if column == "fit_seconds" else f"{value:.4f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def trials_table(client: MlflowClient, cells: pd.DataFrame) -> pd.DataFrame:
-    """The tidy trials table: one row per trial (child) run of each cell run in `cells` (the
-    comparison table), columns TRIAL_COLUMNS; `value` is the trial's objective metric and
-    `state` Optuna's (COMPLETE, PRUNED, FAIL) or the run's status while it has none."""
-    rows = []
-    for cell in cells.itertuples(index=False):
-        query = f"tags.`mlflow.parentRunId` = '{cell.run_id}'"
-        for run in search_all_runs(client, [cell.experiment_id], query):
-            tags, metrics, params = run.data.tags, run.data.metrics, run.data.params
-            if tags.get(ROLE_TAG) != "trial":
-                continue
-            n_clusters = params.get("n_clusters")
-            rows.append({
-                "dataset": cell.dataset,
-                "extractor": cell.extractor,
-                "clusterer": cell.clusterer,
-                "cell": f"{cell.extractor} x {cell.clusterer}",
-                "objective": cell.objective,
-                "trial_number": int(tags.get("optuna.trial_number", -1)),
-                "state": tags.get("optuna.state", run.info.status),
-                "value": metrics.get(cell.objective),
-                "n_clusters": int(n_clusters) if n_clusters else None,
-                **{name: metrics.get(name) for name in TRIAL_METRICS},
-                "run_id": run.info.run_id,
-                "cell_run_id": cell.run_id,
-            })
-    table = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
-    return table.sort_values(["extractor", "clusterer", "trial_number"], ignore_index=True)
-
-
-def write_report(tracking_uri: str, dataset: str, out: str | Path = "results") -> dict:
-    """Write `<out>/<dataset>/`: comparison.csv and .md, trials.csv, the figures as PNG files,
-    each cell's pictures under cells/<extractor>-<clusterer>/ and report.html embedding them.
-    Returns the paths, the Markdown table, the tables and the seconds it took."""
-    started = time.perf_counter()
-    client = MlflowClient(tracking_uri=tracking_uri)
-    table = comparison_table(client, dataset)
-    trials = trials_table(client, table)
-    folder = Path(out) / _folder_name(dataset)
-    folder.mkdir(parents=True, exist_ok=True)
-    _remove_generated(folder)
-    csv_path = folder / "comparison.csv"
-    md_path = folder / "comparison.md"
-    trials_path = folder / "trials.csv"
-    table[COLUMNS].to_csv(csv_path, index=False)
-    markdown = to_markdown(table)
-    md_path.write_text(markdown)
-    trials.to_csv(trials_path, index=False)
-    sections = draw_figures(trials, folder)
-    cells = cell_sections(client, table, folder, tracking_uri)
-    html_path = folder / "report.html"
-    html_path.write_text(render_page(dataset, table, trials, sections, cells, tracking_uri))
-    figures = [folder / f.filename for _, _, group in sections for f in group]
-    pictures = [folder / f.filename for cell in cells for f in cell.pictures]
-    seconds = time.perf_counter() - started
-    logger.info("wrote %s (%d figures, %d cell pictures) in %.1f s", folder, len(figures),
-                len(pictures), seconds)
-    return {"csv": csv_path, "markdown_path": md_path, "markdown": markdown, "table": table,
-            "trials_csv": trials_path, "trials": trials, "html": html_path, "figures": figures,
-            "pictures": pictures, "seconds": seconds}
-
-
-def draw_figures(trials: pd.DataFrame, folder: Path) -> list[tuple]:
-    """The report figures from the trials table only, saved as PNG files in `folder`; returns
-    html_report sections (heading, note, [Figure])."""
-    if plots.complete_trials(trials).empty:
-        return []
-    bars = [_save(plots.metric_bars(trials, metric), folder, f"bar_{metric}.png",
-                  f"{metric} per cell") for metric in METRIC_COLUMNS]
-    scatter = _save(plots.asc_vs_hungarian(trials), folder, "asc_vs_hungarian_accuracy.png",
-                    "ASC against Hungarian accuracy, every trial")
-    history = _save(plots.optimisation_history(trials), folder, "optimisation_history.png",
-                    "objective value per trial and best so far, per cell")
-    sections = [
-        ("Metrics per cell", "Bars: the best trial of each cell (the table's row), the best "
-         "cell outlined in red; dots: every complete trial.", bars),
-        ("ASC against Hungarian accuracy", "Every complete trial: does the unsupervised score "
-         "(silhouette) pick the clusterings that match the labels?", [scatter]),
-        ("Optimisation history", "Each cell's objective per trial, and the best so far.",
-         [history]),
-    ]
-    if plots.searched_cells(trials):
-        sweeps = [_save(plots.k_sweep(trials, metric), folder, f"k_{metric}.png",
-                        f"{metric} against k") for metric in K_SWEEP_METRICS]
-        sections.append(("Metrics against k", "Cells whose search covered several k.", sweeps))
-    return sections
-
-
-def cell_sections(client: MlflowClient, table: pd.DataFrame, folder: Path,
-                  tracking_uri: str) -> list[html_report.CellSection]:
-    """Each cell run's pictures (artifacts under `pictures/`), copied to
-    `folder/cells/<extractor>-<clusterer>/`, as html_report sections."""
-    sections = []
-    order = list(PICTURE_CAPTIONS)
-    for row in table.itertuples(index=False):
-        name = f"{row.extractor}-{row.clusterer}"
-        link = None
-        if tracking_uri.startswith(("http://", "https://")):
-            link = f"{tracking_uri.rstrip('/')}/#/experiments/{row.experiment_id}/runs/{row.run_id}"
-        best = "-" if pd.isna(row.best_trial) else str(int(row.best_trial))
-        section = html_report.CellSection(f"{row.extractor} x {row.clusterer}", row.run_id,
-                                          row.experiment_id, best, row.best_params, link=link)
-        try:
-            files = [f for f in client.list_artifacts(row.run_id, PICTURES)
-                     if not f.is_dir and f.path.endswith(".png")]
-            files.sort(key=lambda f: (order.index(Path(f.path).name)
-                                      if Path(f.path).name in order else len(order), f.path))
-            with tempfile.TemporaryDirectory() as scratch:
-                for info in files:
-                    local = Path(client.download_artifacts(row.run_id, info.path, scratch))
-                    target = folder / "cells" / name / local.name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(local, target)
-                    caption = PICTURE_CAPTIONS.get(local.name, local.stem)
-                    section.pictures.append(html_report.Figure(
-                        str(target.relative_to(folder)), caption, target.read_bytes()))
-        except Exception as error:  # a missing artifact store must not lose the tables
-            logger.warning("pictures of cell run %s not read: %s", row.run_id, error)
-        sections.append(section)
-    return sections
-
-
-def render_page(dataset, table, trials, sections, cells, tracking_uri) -> str:
-    from clustering.study.storage import redact
-
-    complete = len(plots.complete_trials(trials))
-    objectives = ", ".join(sorted(set(table["objective"].dropna())))
-    meta = [
-        f"{len(table)} cells, {len(trials)} trial runs ({complete} complete); objective: "
-        f"{objectives}; read from MLflow store {redact(tracking_uri)}",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M %Z')} by "
-        f"`clustering-bench report --dataset {dataset}`; tables: comparison.csv, trials.csv.",
-    ]
-    table_html = html_report.comparison_html(
-        table, COLUMNS, METRIC_COLUMNS, lower_is_better=plots.LOWER_IS_BETTER, link_cells=True
+    """The comparison table as GitHub Markdown (`DataFrame.to_markdown`): the cell's parts and
+    trials as text, metrics with 4 decimals (seconds with 1), one space around each cell."""
+    columns = comparison_columns(cell_parts(table))
+    shown = pd.DataFrame(
+        {column: [_markdown_value(column, value) for value in table[column]] for column in columns}
     )
-    return html_report.render(title=f"clustering-bench: {dataset}", meta=meta,
-                              table_html=table_html, sections=sections, cells=cells)
+    parts = set(cell_parts(table))
+    markdown = shown.to_markdown(
+        index=False,
+        tablefmt="pipe",
+        disable_numparse=True,
+        colalign=["left" if column in parts else "right" for column in columns],
+    )
+    return _compact(markdown, [column in parts for column in columns])
 
 
-def _save(figure, folder: Path, filename: str, caption: str) -> html_report.Figure:
-    """Save a figure as `folder/filename` (PNG) and close it."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plots.close(figure)
-    (folder / filename).write_bytes(buffer.getvalue())
-    return html_report.Figure(filename, caption, buffer.getvalue())
+def _markdown_value(column: str, value) -> str:
+    if column in CELL_PARTS or column == "trials":
+        return str(value)
+    if value is None or pd.isna(value):
+        return ""
+    return f"{value:.1f}" if column.endswith("seconds") else f"{value:.4f}"
 
 
-def _remove_generated(folder: Path) -> None:
-    """Remove the figures and pictures of an earlier report, so none outlives its data."""
-    for path in folder.glob("*.png"):
-        path.unlink()
-    shutil.rmtree(folder / "cells", ignore_errors=True)
+def _compact(markdown: str, left: list[bool]) -> str:
+    """tabulate pads every cell to its column's width; drop the padding so rows stay short and
+    diff cleanly (`| raw | kmeans |`), with `---` (left) and `---:` (right) rules."""
+    lines = markdown.splitlines()
+    rows = [[cell.strip() for cell in line.strip()[1:-1].split("|")] for line in lines]
+    rule = "|" + "|".join("---" if is_left else "---:" for is_left in left) + "|"
+    body = ["| " + " | ".join(cells) + " |" for cells in [rows[0], *rows[2:]]]
+    return "\n".join([body[0], rule, *body[1:]]) + "\n"
 
 
-def _folder_name(dataset: str) -> str:
-    """`npz:/data/x.npz` -> `npz-x`; plain names unchanged."""
-    if ":" in dataset:
-        kind, _, path = dataset.partition(":")
-        return f"{kind}-{Path(path).stem or 'data'}"
-    return dataset
+def trials_table(tracking_uri: str, cells: pd.DataFrame) -> pd.DataFrame:
+    """The tidy trials table: one row per trial (child) run of each cell run in `cells` (the
+    comparison table); `value` is the trial's objective metric (the first of a multi-objective
+    study's, which picks its best trial) and `state` Optuna's (COMPLETE, PRUNED, FAIL) or the
+    run's status while it has none."""
+    parts = cell_parts(cells)
+    experiment_ids = sorted(set(cells["experiment_id"]))
+    with reading(tracking_uri):
+        runs = _search(f"tags.`{ROLE_TAG}` = 'trial'", experiment_ids)
+    if not runs.empty:
+        runs = runs[_tag(runs, "mlflow.parentRunId").isin(set(cells["run_id"]))]
+    by_id = {cell.run_id: cell for cell in cells.itertuples(index=False)}
+    rows = [_trial_row(run, by_id[run[PARENT_TAG]], parts) for _, run in runs.iterrows()]
+    table = pd.DataFrame(rows, columns=trial_columns(parts))
+    return table.sort_values([*parts, "trial_number"], ignore_index=True)
+
+
+def _trial_row(run: pd.Series, cell, parts: list[str]) -> dict:
+    """One trials-table row from a trial run (a row of mlflow.search_runs) and its cell."""
+
+    def metric(name):
+        value = run.get(f"metrics.{name}")
+        return value if _present(value) else None
+
+    number, n_clusters = run.get("tags.optuna.trial_number"), run.get("params.n_clusters")
+    return {
+        "dataset": cell.dataset,
+        **{part: getattr(cell, part) for part in parts},
+        "cell": cell_label(getattr(cell, part) for part in parts),
+        "objective": cell.objective,
+        "trial_number": int(number) if _present(number) else -1,
+        "state": run.get("tags.optuna.state") or run["status"],
+        "value": metric(primary_objective(cell.objective)),
+        "n_clusters": int(n_clusters) if _present(n_clusters) else None,
+        **{name: metric(name) for name in TRIAL_METRICS},
+        "run_id": run["run_id"],
+        "cell_run_id": cell.run_id,
+    }
+
+
+def _present(value) -> bool:
+    """Not missing: neither None, NaN nor an empty string."""
+    return value is not None and value == value and value != ""

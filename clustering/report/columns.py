@@ -1,0 +1,61 @@
+"""The report's column lists, derived from the metrics registry, and a cell's parts (the
+extractor, the reducer when the runs have one, the clusterer) as read from its run's tags."""
+
+from clustering.metrics import METRICS
+
+METRIC_COLUMNS = METRICS.columns()  # the comparison table's metrics, in registration order
+TRIAL_METRICS = METRICS.names()  # every registered metric: trials.csv keeps them all
+LOWER_IS_BETTER = tuple(METRICS.lower_is_better())
+# The metrics drawn against k: those that move with k by construction (majority accuracy and
+# homogeneity rise, inertia falls) whatever the data. The registry has no field for that, so
+# they are named here, each checked against the registry (a renamed metric fails on import).
+K_SWEEP_METRICS = [
+    METRICS.get(name).name for name in ("majority_accuracy", "inertia", "homogeneity")
+]
+
+CELL_PARTS = ("extractor", "reducer", "clusterer")  # the cell run's tags, in pipeline order
+OPTIONAL_PARTS = {"reducer": "none"}  # a part older runs lack, and the name that means "none"
+
+
+def primary_objective(objective: str) -> str:
+    """The objective a cell's best trial is chosen by: `asc` for a multi-objective study's
+    "asc,dunn" (its first), the objective itself otherwise."""
+    return str(objective).split(",")[0]
+
+
+def cell_parts(table) -> list[str]:
+    """The CELL_PARTS that are columns of `table` (the reducer only when the runs had one)."""
+    return [part for part in CELL_PARTS if part in table.columns]
+
+
+def cell_label(values) -> str:
+    """("raw", "kmeans") -> "raw x kmeans"; ("dense_ae", "umap", "gmm") -> "dense_ae x umap x
+    gmm"."""
+    return " x ".join(str(value) for value in values)
+
+
+def cell_folder(values) -> str:
+    """("raw", "kmeans") -> "raw-kmeans": the cell's pictures folder beside the report."""
+    return "-".join(str(value) for value in values)
+
+
+def comparison_columns(parts: list[str]) -> list[str]:
+    """comparison.csv's columns: the cell's parts, the complete trials, the metric columns."""
+    return [*parts, "trials", *METRIC_COLUMNS]
+
+
+def trial_columns(parts: list[str]) -> list[str]:
+    """trials.csv's columns: one row per trial run."""
+    return [
+        "dataset",
+        *parts,
+        "cell",
+        "objective",
+        "trial_number",
+        "state",
+        "value",
+        "n_clusters",
+        *TRIAL_METRICS,
+        "run_id",
+        "cell_run_id",
+    ]
