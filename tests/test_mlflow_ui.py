@@ -19,7 +19,7 @@ CLUSTERERS = ["kmeans", "minibatch_kmeans"]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A fresh server (tests/services.py) with raw x both clusterers logged into it."""
+    """A fresh server (tests/services.py) with raw x none x both clusterers logged into it."""
     from services import MlflowServer
 
     server = MlflowServer().wait()
@@ -90,7 +90,9 @@ def test_every_cell_parent_run_carries_the_same_best_metrics_and_its_parameters(
         tags, params = as_dict(data.get("tags")), as_dict(data.get("params"))
         metrics = as_dict(data.get("metrics"))
         assert info["status"] == "FINISHED"
-        assert tags["mlflow.runName"] == f"raw x {tags['clusterer']}" == info["run_name"]
+        label = f"raw x none x {tags['clusterer']}"  # the cell's parts, as its tags name them
+        assert tags["extractor"] == "raw" and tags["reducer"] == "none"
+        assert tags["mlflow.runName"] == label == info["run_name"]
         for name in ("dataset", "extractor", "clusterer", "objective", "n_clusters", "seed"):
             assert params[name], name
         for name in [*METRIC_COLUMNS, "homogeneity", "inertia", "best_trial_number",
