@@ -13,21 +13,43 @@ def scores(seed: float) -> dict:
     return {name: round(0.1 + seed + index / 100, 4) for index, name in enumerate(METRICS.names())}
 
 
-def log_cell(client: MlflowClient, experiment_id: str, *, extractor: str = "raw",
-             clusterer: str = "kmeans", reducer: str | None = None, dataset: str = "digits",
-             trials: int = 2, seed: float = 0.0, objective: str = "asc") -> str:
+def log_cell(
+    client: MlflowClient,
+    experiment_id: str,
+    *,
+    extractor: str = "raw",
+    clusterer: str = "kmeans",
+    reducer: str | None = None,
+    dataset: str = "digits",
+    trials: int = 2,
+    seed: float = 0.0,
+    objective: str = "asc",
+) -> str:
     """One cell run with `trials` complete trial runs nested under it (trial i scores
     seed + i / 10, k = 10 + i) and the best one's metrics copied onto it; returns its id."""
     parts = [extractor, *([reducer] if reducer else []), clusterer]
-    tags = {ROLE_TAG: "cell", MLFLOW_RUN_NAME: " x ".join(parts), "dataset": dataset,
-            "extractor": extractor, "clusterer": clusterer, "objective": objective}
+    tags = {
+        ROLE_TAG: "cell",
+        MLFLOW_RUN_NAME: " x ".join(parts),
+        "dataset": dataset,
+        "extractor": extractor,
+        "clusterer": clusterer,
+        "objective": objective,
+    }
     if reducer:
         tags["reducer"] = reducer
     cell = client.create_run(experiment_id, tags=tags).info.run_id
     for number in range(trials):
-        trial = client.create_run(experiment_id, tags={
-            ROLE_TAG: "trial", MLFLOW_PARENT_RUN_ID: cell, MLFLOW_RUN_NAME: f"trial-{number}",
-            "optuna.trial_number": str(number), "optuna.state": "COMPLETE"}).info.run_id
+        trial = client.create_run(
+            experiment_id,
+            tags={
+                ROLE_TAG: "trial",
+                MLFLOW_PARENT_RUN_ID: cell,
+                MLFLOW_RUN_NAME: f"trial-{number}",
+                "optuna.trial_number": str(number),
+                "optuna.state": "COMPLETE",
+            },
+        ).info.run_id
         client.log_param(trial, "n_clusters", str(10 + number))
         for name, value in scores(seed + number / 10).items():
             client.log_metric(trial, name, value)

@@ -31,13 +31,31 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def run_and_report(folder: Path, flags: list[str]) -> Path:
     """`run` with `flags` into fresh stores in `folder`, then `report` into folder/results."""
-    stores = ["--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}",
-              "--storage", f"sqlite:///{folder / 'optuna.db'}",
-              "--cache-dir", str(folder / "cache")]
+    stores = [
+        "--tracking-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--storage",
+        f"sqlite:///{folder / 'optuna.db'}",
+        "--cache-dir",
+        str(folder / "cache"),
+    ]
     with contextlib.chdir(folder):  # the SQLite store's artifacts go to ./mlruns
         assert main(["--quiet", "run", "--limit", "240", *flags, *stores]) == 0
-    assert main(["--quiet", "report", "--dataset", "digits", "--tracking-uri",
-                 f"sqlite:///{folder / 'mlflow.db'}", "--out", str(folder / "results")]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "report",
+                "--dataset",
+                "digits",
+                "--tracking-uri",
+                f"sqlite:///{folder / 'mlflow.db'}",
+                "--out",
+                str(folder / "results"),
+            ]
+        )
+        == 0
+    )
     return folder / "results" / "digits"
 
 
@@ -47,18 +65,40 @@ def k_report(tmp_path_factory) -> Path:
     (trial 0 takes 10; which k the sampler gives trial 1 is its business: the k figures are
     drawn exactly when a cell's trials cover both, and tests/test_report_tables.py proves them
     on runs whose k is known)."""
-    return run_and_report(tmp_path_factory.mktemp("k_report"), [
-        "--extractors", "raw", "--reducers", "none", "--clusterers", "kmeans,minibatch_kmeans",
-        "--trials", "2", "--n-clusters", "10,16"])
+    return run_and_report(
+        tmp_path_factory.mktemp("k_report"),
+        [
+            "--extractors",
+            "raw",
+            "--reducers",
+            "none",
+            "--clusterers",
+            "kmeans,minibatch_kmeans",
+            "--trials",
+            "2",
+            "--n-clusters",
+            "10,16",
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
 def ae_report(tmp_path_factory) -> Path:
     """dense_ae x none x kmeans and minibatch_kmeans, 1 trial each (the default
     configuration): the second cell's features and decoder come from the feature cache."""
-    return run_and_report(tmp_path_factory.mktemp("ae_report"), [
-        "--extractors", "dense_ae", "--reducers", "none", "--clusterers",
-        "kmeans,minibatch_kmeans", "--trials", "1"])
+    return run_and_report(
+        tmp_path_factory.mktemp("ae_report"),
+        [
+            "--extractors",
+            "dense_ae",
+            "--reducers",
+            "none",
+            "--clusterers",
+            "kmeans,minibatch_kmeans",
+            "--trials",
+            "1",
+        ],
+    )
 
 
 class PageParser(HTMLParser):
@@ -117,8 +157,7 @@ def cell_folder(tags: dict) -> str:
 
 def test_report_writes_tables_every_figure_and_k_plots_when_k_was_searched(k_report):
     drawn = k_figures(k_report)
-    for name in ["comparison.csv", "comparison.md", "trials.csv", "report.html",
-                 *FIGURES, *drawn]:
+    for name in ["comparison.csv", "comparison.md", "trials.csv", "report.html", *FIGURES, *drawn]:
         assert (k_report / name).is_file(), name
     for name in [*FIGURES, *drawn]:
         assert (k_report / name).read_bytes().startswith(PNG_MAGIC), name
@@ -130,8 +169,18 @@ def test_report_writes_tables_every_figure_and_k_plots_when_k_was_searched(k_rep
     assert set(trials["n_clusters"]) <= {10, 16}
     assert set(trials.loc[trials["trial_number"] == 0, "n_clusters"]) == {10}
     assert sorted(set(trials["cell"])) == ["raw x none x kmeans", "raw x none x minibatch_kmeans"]
-    for column in ["extractor", "clusterer", "value", "asc", "hungarian_accuracy", "inertia",
-                   "homogeneity", "majority_accuracy", "run_id", "cell_run_id"]:
+    for column in [
+        "extractor",
+        "clusterer",
+        "value",
+        "asc",
+        "hungarian_accuracy",
+        "inertia",
+        "homogeneity",
+        "majority_accuracy",
+        "run_id",
+        "cell_run_id",
+    ]:
         assert trials[column].notna().all(), column
     assert (trials["value"] == trials["asc"]).all()  # the default objective
 
@@ -139,12 +188,14 @@ def test_report_writes_tables_every_figure_and_k_plots_when_k_was_searched(k_rep
 def test_each_cell_run_carries_its_best_trials_pictures_copied_beside_the_report(k_report):
     client = MlflowClient(f"sqlite:///{k_report.parent.parent / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("digits")
-    cells = client.search_runs([experiment.experiment_id],
-                               filter_string=f"tags.`{ROLE_TAG}` = 'cell'")
+    cells = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'cell'"
+    )
     assert len(cells) == 2
     for cell in cells:
-        names = sorted(Path(f.path).name for f in client.list_artifacts(cell.info.run_id,
-                                                                         "pictures"))
+        names = sorted(
+            Path(f.path).name for f in client.list_artifacts(cell.info.run_id, "pictures")
+        )
         assert names == ["centres.png", "cluster_samples.png", "confusion.png"]
         best = int(cell.data.metrics["best_trial_number"])
         assert cell.data.tags["pictures.trial_number"] == str(best)
@@ -155,8 +206,11 @@ def test_each_cell_run_carries_its_best_trials_pictures_copied_beside_the_report
 def test_report_html_is_self_contained_and_embeds_every_png_beside_it(k_report):
     page = (k_report / "report.html").read_text()
     parsed = parse(k_report / "report.html")
-    fetched = [(tag, name, url) for tag, name, url in parsed.urls
-               if not (url.startswith("data:image/png;base64,") or url.startswith("#"))]
+    fetched = [
+        (tag, name, url)
+        for tag, name, url in parsed.urls
+        if not (url.startswith("data:image/png;base64,") or url.startswith("#"))
+    ]
     assert fetched == []
     assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//", page, re.IGNORECASE)
     assert not re.search(r"url\(|@import|<link|<iframe", page, re.IGNORECASE)
@@ -186,13 +240,18 @@ def test_report_table_marks_the_best_value_of_each_column(k_report):
 def test_autoencoder_cells_get_decoded_centres_and_reconstructions_without_k_plots(ae_report):
     client = MlflowClient(f"sqlite:///{ae_report.parent.parent / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("digits")
-    trials = client.search_runs([experiment.experiment_id],
-                                filter_string=f"tags.`{ROLE_TAG}` = 'trial'")
+    trials = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial'"
+    )
     assert sorted(run.data.tags["feature_cache"] for run in trials) == ["hit", "miss"]
     for clusterer in ("kmeans", "minibatch_kmeans"):
         folder = ae_report / "cells" / f"dense_ae-none-{clusterer}"
         assert sorted(path.name for path in folder.iterdir()) == [
-            "centres.png", "cluster_samples.png", "confusion.png", "reconstructions.png"]
+            "centres.png",
+            "cluster_samples.png",
+            "confusion.png",
+            "reconstructions.png",
+        ]
     for name in FIGURES:
         assert (ae_report / name).is_file()
     assert not any((ae_report / name).exists() for name in K_FIGURES)
@@ -204,10 +263,21 @@ def chromium() -> str | None:
 
 
 def headless(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", f"--user-data-dir={profile}", "--hide-scrollbars",
-               "--virtual-time-budget=10000", *args]
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--hide-scrollbars",
+        "--virtual-time-budget=10000",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
@@ -230,26 +300,61 @@ def test_report_opens_in_headless_chromium_with_every_image_loaded(k_report, tmp
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "report.png"
     screenshot.unlink(missing_ok=True)
-    shot = headless(browser, tmp_path / "profile-shot", "--window-size=1280,3000",
-                    f"--screenshot={screenshot}", page)
+    shot = headless(
+        browser,
+        tmp_path / "profile-shot",
+        "--window-size=1280,3000",
+        f"--screenshot={screenshot}",
+        page,
+    )
     assert screenshot.is_file(), shot.stderr[-2000:]
     assert screenshot.read_bytes().startswith(PNG_MAGIC)
     assert screenshot.stat().st_size > 20_000  # a rendered page, not a blank one
 
 
-def test_report_of_cells_without_a_complete_trial_has_the_table_and_no_figures(
-    k_report, tmp_path
-):
+def test_report_of_cells_without_a_complete_trial_has_the_table_and_no_figures(k_report, tmp_path):
     np.savez(tmp_path / "flat.npz", x=np.zeros((30, 4, 4), np.uint8), y=np.arange(30) % 2)
     dataset = f"npz:{tmp_path / 'flat.npz'}"
     store = f"sqlite:///{k_report.parent.parent / 'mlflow.db'}"  # its own experiment there
     with contextlib.chdir(tmp_path):
-        assert main(["--quiet", "run", "--dataset", dataset, "--extractors", "raw",
-                     "--reducers", "none", "--clusterers", "kmeans", "--trials", "1",
-                     "--tracking-uri", store,
-                     "--storage", f"sqlite:///{tmp_path / 'optuna.db'}"]) == 0
-    assert main(["--quiet", "report", "--dataset", dataset, "--tracking-uri", store,
-                 "--out", str(tmp_path / "out")]) == 0
+        assert (
+            main(
+                [
+                    "--quiet",
+                    "run",
+                    "--dataset",
+                    dataset,
+                    "--extractors",
+                    "raw",
+                    "--reducers",
+                    "none",
+                    "--clusterers",
+                    "kmeans",
+                    "--trials",
+                    "1",
+                    "--tracking-uri",
+                    store,
+                    "--storage",
+                    f"sqlite:///{tmp_path / 'optuna.db'}",
+                ]
+            )
+            == 0
+        )
+    assert (
+        main(
+            [
+                "--quiet",
+                "report",
+                "--dataset",
+                dataset,
+                "--tracking-uri",
+                store,
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     folder = tmp_path / "out" / "npz-flat"
     trials = pd.read_csv(folder / "trials.csv")
     assert list(trials["state"]) == ["FAIL"]

@@ -25,11 +25,28 @@ def server(tmp_path_factory):
     server = MlflowServer().wait()
     folder = tmp_path_factory.mktemp("mlflow_ui")
     try:
-        code = main(["--quiet", "run", "--limit", "200", "--extractors", "raw",
-                     "--reducers", "none", "--clusterers", ",".join(CLUSTERERS),
-                     "--trials", str(TRIALS), "--tracking-uri", server.uri,
-                     "--storage", f"sqlite:///{folder / 'optuna.db'}",
-                     "--cache-dir", str(folder / "cache")])
+        code = main(
+            [
+                "--quiet",
+                "run",
+                "--limit",
+                "200",
+                "--extractors",
+                "raw",
+                "--reducers",
+                "none",
+                "--clusterers",
+                ",".join(CLUSTERERS),
+                "--trials",
+                str(TRIALS),
+                "--tracking-uri",
+                server.uri,
+                "--storage",
+                f"sqlite:///{folder / 'optuna.db'}",
+                "--cache-dir",
+                str(folder / "cache"),
+            ]
+        )
         assert code == 0
         yield server
     finally:
@@ -52,8 +69,12 @@ def search(server, experiment_id: str, filter_string: str = "") -> list[dict]:
     (through the UI's own `ajax-api` prefix)."""
     runs, token = [], None
     while True:
-        body = {"experiment_ids": [experiment_id], "filter": filter_string, "max_results": 100,
-                "order_by": ["attributes.start_time DESC"]}
+        body = {
+            "experiment_ids": [experiment_id],
+            "filter": filter_string,
+            "max_results": 100,
+            "order_by": ["attributes.start_time DESC"],
+        }
         if token:
             body["page_token"] = token
         answer = call(server, "runs/search", body, api="ajax-api")
@@ -95,8 +116,13 @@ def test_every_cell_parent_run_carries_the_same_best_metrics_and_its_parameters(
         assert tags["mlflow.runName"] == label == info["run_name"]
         for name in ("dataset", "extractor", "clusterer", "objective", "n_clusters", "seed"):
             assert params[name], name
-        for name in [*METRIC_COLUMNS, "homogeneity", "inertia", "best_trial_number",
-                     "trials_complete"]:
+        for name in [
+            *METRIC_COLUMNS,
+            "homogeneity",
+            "inertia",
+            "best_trial_number",
+            "trials_complete",
+        ]:
             assert name in metrics, name
         assert metrics["trials_complete"] == TRIALS
         assert any(key.startswith("best.") for key in tags)  # the best trial's parameters
@@ -121,11 +147,12 @@ def test_every_trial_run_is_nested_under_its_cell_run(server, experiment_id):
         assert trial["info"]["status"] == "FINISHED"
         assert "asc" in as_dict(trial["data"]["metrics"])
     for cell in cells:
-        children = [trial for trial in trials
-                    if as_dict(trial["data"]["tags"])["mlflow.parentRunId"]
-                    == cell["info"]["run_id"]]
-        numbers = sorted(int(as_dict(t["data"]["tags"])["optuna.trial_number"])
-                         for t in children)
+        children = [
+            trial
+            for trial in trials
+            if as_dict(trial["data"]["tags"])["mlflow.parentRunId"] == cell["info"]["run_id"]
+        ]
+        numbers = sorted(int(as_dict(t["data"]["tags"])["optuna.trial_number"]) for t in children)
         assert numbers == list(range(TRIALS))
 
 
@@ -141,8 +168,21 @@ def test_cell_pictures_are_artifacts_the_ui_can_show(server, experiment_id):
 
 
 def test_report_through_the_server_embeds_the_cell_pictures(server, tmp_path):
-    assert main(["--quiet", "report", "--dataset", "digits", "--tracking-uri", server.uri,
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "report",
+                "--dataset",
+                "digits",
+                "--tracking-uri",
+                server.uri,
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     page = (tmp_path / "digits" / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= len(CLUSTERERS) * 3
     assert len(list((tmp_path / "digits" / "cells").glob("*/*.png"))) == len(CLUSTERERS) * 3

@@ -46,8 +46,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 @contextlib.contextmanager
@@ -104,8 +107,9 @@ def test_out_at_or_under_a_file_is_one_line_and_leaves_the_file(store, tmp_path,
 
 
 def test_unreachable_tracking_server_is_one_line_naming_it_and_writes_nothing(tmp_path, capsys):
-    code, out, err = report(capsys, "--tracking-uri", "http://127.0.0.1:9",
-                            "--out", str(tmp_path / "out"))
+    code, out, err = report(
+        capsys, "--tracking-uri", "http://127.0.0.1:9", "--out", str(tmp_path / "out")
+    )
     line = one_error_line(err)
     assert code == 2
     assert "cannot read the MLflow tracking store http://127.0.0.1:9" in line
@@ -117,8 +121,9 @@ def test_store_of_garbage_is_one_line_and_the_file_stays_as_it_was(tmp_path, cap
     database = tmp_path / "mlflow.db"
     garbage = os.urandom(4096)
     database.write_bytes(garbage)
-    code, out, err = report(capsys, "--tracking-uri", f"sqlite:///{database}",
-                            "--out", str(tmp_path / "out"))
+    code, out, err = report(
+        capsys, "--tracking-uri", f"sqlite:///{database}", "--out", str(tmp_path / "out")
+    )
     line = one_error_line(err)
     assert code == 2
     assert f"cannot read the MLflow tracking store sqlite:///{database}" in line
@@ -129,8 +134,9 @@ def test_store_of_garbage_is_one_line_and_the_file_stays_as_it_was(tmp_path, cap
 
 def test_sqlite_store_that_does_not_exist_is_one_line_and_is_not_created(tmp_path, capsys):
     database = tmp_path / "mlflow.db"
-    code, out, err = report(capsys, "--tracking-uri", f"sqlite:///{database}",
-                            "--out", str(tmp_path / "out"))
+    code, out, err = report(
+        capsys, "--tracking-uri", f"sqlite:///{database}", "--out", str(tmp_path / "out")
+    )
     line = one_error_line(err)
     assert code == 2
     assert f"no MLflow store at {database}" in line

@@ -20,8 +20,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_column_lists_are_the_metrics_registrys():
-    assert columns.METRIC_COLUMNS == METRICS.columns() == [
-        "asc", "dunn", "majority_accuracy", "hungarian_accuracy", "nmi", "ari", "fit_seconds"]
+    assert (
+        columns.METRIC_COLUMNS
+        == METRICS.columns()
+        == ["asc", "dunn", "majority_accuracy", "hungarian_accuracy", "nmi", "ari", "fit_seconds"]
+    )
     assert list(columns.LOWER_IS_BETTER) == METRICS.lower_is_better()
     assert "fit_seconds" in columns.LOWER_IS_BETTER and "asc" not in columns.LOWER_IS_BETTER
     assert columns.TRIAL_METRICS == METRICS.names()
@@ -29,8 +32,9 @@ def test_column_lists_are_the_metrics_registrys():
 
 
 def test_cells_without_a_reducer_get_no_reducer_column(tmp_path):
-    store = report_store.store(tmp_path, [{"clusterer": "kmeans"},
-                                          {"clusterer": "minibatch_kmeans", "seed": 0.5}])
+    store = report_store.store(
+        tmp_path, [{"clusterer": "kmeans"}, {"clusterer": "minibatch_kmeans", "seed": 0.5}]
+    )
     written = write_report(store, "digits", tmp_path / "out")
     table = pd.read_csv(written["csv"])
     assert list(table.columns) == ["extractor", "clusterer", "trials", *METRICS.columns()]
@@ -45,15 +49,20 @@ def test_cells_without_a_reducer_get_no_reducer_column(tmp_path):
 
 
 def test_a_reducer_tag_adds_a_reducer_column_to_the_tables_figures_and_page(tmp_path):
-    store = report_store.store(tmp_path, [
-        {"extractor": "raw", "clusterer": "kmeans"},  # logged before reducers existed
-        {"extractor": "dense_ae", "reducer": "umap", "clusterer": "gmm", "seed": 0.5},
-    ])
+    store = report_store.store(
+        tmp_path,
+        [
+            {"extractor": "raw", "clusterer": "kmeans"},  # logged before reducers existed
+            {"extractor": "dense_ae", "reducer": "umap", "clusterer": "gmm", "seed": 0.5},
+        ],
+    )
     written = write_report(store, "digits", tmp_path / "out")
     table = pd.read_csv(written["csv"])
     assert list(table.columns[:4]) == ["extractor", "reducer", "clusterer", "trials"]
     assert table[["extractor", "reducer", "clusterer"]].values.tolist() == [
-        ["dense_ae", "umap", "gmm"], ["raw", "none", "kmeans"]]
+        ["dense_ae", "umap", "gmm"],
+        ["raw", "none", "kmeans"],
+    ]
     assert written["markdown"].startswith("| extractor | reducer | clusterer | trials |")
     trials = pd.read_csv(written["trials_csv"])
     assert list(trials.columns[:5]) == ["dataset", "extractor", "reducer", "clusterer", "cell"]
