@@ -10,6 +10,7 @@ import threading
 
 from clustering.config import RunConfig, resolve_tracking_uri
 from clustering.data import DATASETS
+from clustering.errors import BenchError
 from clustering.metrics import METRICS
 
 EXIT_USAGE = 2
@@ -47,6 +48,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color", action="store_true", default=None, help="keep RGB channels")
     parser.add_argument("--extractors", "--extractor", dest="extractors", type=_names,
                         help="comma list or 'all' (default)")
+    parser.add_argument("--reducers", "--reducer", dest="reducers", type=_names,
+                        help="comma list or 'all' (default none,umap)")
     parser.add_argument("--clusterers", "--clusterer", dest="clusterers", type=_names,
                         help="comma list or 'all' (default)")
     parser.add_argument("--trials", type=int, help="complete trials per cell (default 3)")
@@ -76,7 +79,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clustering-bench",
-        description="Benchmark image representations x clusterers with Optuna and MLflow.",
+        description="Benchmark image representations x reducers x clusterers with Optuna and "
+        "MLflow.",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("datasets", help="list datasets, where they are looked up")
     listing.add_argument("--data-dir")
 
-    commands.add_parser("list", help="list registered extractors, clusterers and objectives")
+    commands.add_parser(
+        "list", help="list registered extractors, reducers, clusterers and objectives"
+    )
     return parser
 
 
@@ -114,6 +120,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "limit": args.limit,
         "color": args.color,
         "extractors": args.extractors,
+        "reducers": args.reducers,
         "clusterers": args.clusterers,
         "trials": args.trials,
         "objective": args.objective,
@@ -158,12 +165,13 @@ def _print_summaries(args, config, summaries) -> None:
     from clustering.study.storage import redact
 
     if not args.quiet:
-        print(f"\n{'extractor':<10} {'clusterer':<17} {'done':>4} {'failed':>6} "
+        width = max(len("cell"), *(len(s.label) for s in summaries))
+        print(f"\n{'cell':<{width}} {'done':>4} {'failed':>6} "
               f"{'best ' + config.objective:>14} {'seconds':>8}")
         for s in summaries:
             best = "-" if s.best_value is None else f"{s.best_value:.4f}"
-            print(f"{s.extractor:<10} {s.clusterer:<17} {s.complete:>4} {s.failed:>6} "
-                  f"{best:>14} {s.seconds:>8.1f}")
+            print(f"{s.label:<{width}} {s.complete:>4} {s.failed:>6} {best:>14} "
+                  f"{s.seconds:>8.1f}")
         print(f"\ntracking: {config.tracking_uri}\nstudies:  {redact(config.storage)}\n"
               f"next:     clustering-bench report --dataset {config.dataset}")
 
@@ -192,8 +200,10 @@ def command_datasets(args) -> int:
 def command_list(args) -> int:
     from clustering.clusterers import CLUSTERERS
     from clustering.extractors import EXTRACTORS
+    from clustering.reducers import REDUCERS
 
     print("extractors: " + ", ".join(EXTRACTORS.names()))
+    print("reducers:   " + ", ".join(REDUCERS.names()))
     print("clusterers: " + ", ".join(CLUSTERERS.names()))
     print("objectives: " + ", ".join(METRICS.objectives()))
     return 0
@@ -264,13 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with _signals_interrupt():
             return COMMANDS[args.command](args)
-    except ValueError as error:
+    except BenchError as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"clustering-bench: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as error:
         signum = getattr(error, "signum", signal.SIGINT)
-        print(f"clustering-bench: interrupted by {signal.Signals(signum).name}; "
+        during = getattr(error, "during", None)
+        where = f" during {during}" if during else ""
+        print(f"clustering-bench: interrupted by {signal.Signals(signum).name}{where}; "
               "run the same command again to resume", file=sys.stderr)
         return 128 + signum
 

@@ -154,6 +154,7 @@ def test_report_writes_one_row_per_cell(digits_run, tmp_path, capsys):
     table = pd.read_csv(out / "digits" / "comparison.csv")
     assert list(table.columns) == [
         "extractor",
+        "reducer",
         "clusterer",
         "trials",
         "asc",
@@ -167,7 +168,7 @@ def test_report_writes_one_row_per_cell(digits_run, tmp_path, capsys):
     assert sorted(table["clusterer"]) == ["kmeans", "minibatch_kmeans"]
     assert (table["hungarian_accuracy"] > 0.5).all()
     printed = capsys.readouterr().out
-    assert "| raw | kmeans |" in printed
+    assert "| raw | none | kmeans |" in printed
     assert (out / "digits" / "comparison.md").read_text() in printed
 
 

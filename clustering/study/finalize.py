@@ -30,6 +30,7 @@ class PreparedCell:
     study: optuna.Study
     experiment_id: str
     cell_run_id: str
+    trials: int  # complete trials the study is asked for
 
 
 def prepare_cell(
@@ -45,7 +46,7 @@ def prepare_cell(
         cell_run_id = open_cell_run(cell, tracker, experiment_id, parent_run_id)
         study.set_user_attr(CELL_RUN_ATTR, cell_run_id)
     experiment_id = tracker.client.get_run(cell_run_id).info.experiment_id
-    return PreparedCell(cell, study, experiment_id, cell_run_id)
+    return PreparedCell(cell, study, experiment_id, cell_run_id, trials)
 
 
 def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_id) -> str:
@@ -106,7 +107,8 @@ def finalize(
     status: str = "FINISHED",
     cache: FeatureCache | None = None,
 ) -> CellSummary:
-    """If no trial of the cell is running or queued (the last worker out): make the trial runs
+    """If no trial of the cell is running or queued to be run (the last worker out; a known
+    configuration still queued when the study has its trials is not run): make the trial runs
     agree with Optuna, copy the best trial and the counts onto the cell run (once per set of
     counts), end the cell run with `status` and draw the best trial's pictures. Returns the
     cell's summary either way."""
@@ -122,7 +124,8 @@ def finalize(
             best_value=None if best is None else best.values[0],
             seconds=seconds,
         )
-        if counts[TrialState.RUNNING] or counts[TrialState.WAITING]:
+        queued = counts[TrialState.WAITING] and summary.complete < prepared.trials
+        if counts[TrialState.RUNNING] or queued:  # another worker will finalize
             return summary
         key = [summary.complete, summary.failed]
         writes = study.user_attrs.get(SUMMARY_ATTR) != key
