@@ -11,8 +11,10 @@ import sys
 import numpy as np
 import optuna
 import pytest
+from sklearn.exceptions import NotFittedError
+from space_checks import assert_known_params_enqueue, assert_params_in_space
 
-from clustering import datasets
+from clustering import data as datasets
 from clustering.errors import BenchError
 from clustering.extractors import EXTRACTORS, TrainingDiverged
 from clustering.extractors.keras_base import epoch_hooks
@@ -43,8 +45,7 @@ def fitted(digits):
         if name not in cache:
             calls = []
             extractor = make(name)
-            kwargs = {"epoch_callback": lambda e, logs: calls.append((e, logs))}
-            extractor.fit(digits, **(kwargs if extractor.learned else {}))
+            extractor.fit(digits, epoch_callback=lambda e, logs: calls.append((e, logs)))
             cache[name] = (extractor, extractor.transform(digits), calls)
         return cache[name]
 
@@ -95,13 +96,45 @@ def test_search_space_proposes_valid_configurations_for_digits(name):
             extractor = cls(**params)
             extractor._check_training_params(300)
             extractor._check_params((8, 8, 1))
-            assert 5 <= params["epochs"] <= 30
+            assert 5 <= params["epochs"] <= 60
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_defaults_and_presets_lie_in_the_space(name):
+    assert_params_in_space(EXTRACTORS.get(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_known_params_can_be_enqueued(name):
+    assert_known_params_enqueue(EXTRACTORS.get(name))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_extractor_takes_a_random_state(name):
+    assert EXTRACTORS.get(name)(random_state=3).get_params()["random_state"] == 3
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_abilities_work_where_flagged_and_raise_elsewhere(fitted, digits, name):
+    extractor, codes, _ = fitted(name)
+    abilities = {
+        "reconstructs": (lambda: extractor.reconstruct(digits[:4]), (4, 8, 8, 1)),
+        "decodes": (lambda: extractor.decode(codes[:4]), (4, 8, 8, 1)),
+        "samples": (lambda: extractor.sample(4, random_state=0), (4, 8, 8, 1)),
+    }
+    for flag, (call, shape) in abilities.items():
+        if getattr(type(extractor), flag):
+            images = call()
+            assert images.shape == shape and images.dtype == np.float32, flag
+        else:
+            with pytest.raises(NotImplementedError):
+                call()
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_reconstruct_has_the_input_shape(fitted, digits, name):
     extractor, _, _ = fitted(name)
-    if not hasattr(extractor, "reconstruct"):
+    if not extractor.reconstructs:
         pytest.skip(f"{name} does not reconstruct")
     images = extractor.reconstruct(digits[:7])
     assert images.shape == digits[:7].shape and images.dtype == np.float32
@@ -187,13 +220,27 @@ def test_odd_image_size_is_padded_and_cropped_back(digits, name):
         assert extractor.decode(codes).shape == (5, 7, 6, 1)
 
 
-def test_decoders_map_codes_back_to_images(fitted, digits):
-    for name in ("dense_ae", "conv_ae", "vae"):
-        extractor, codes, _ = fitted(name)
-        assert extractor.decode(codes[:4]).shape == (4, 8, 8, 1)
+def test_raw_decodes_pixels_back_into_images(fitted, digits):
+    raw, codes, _ = fitted("raw")
+    np.testing.assert_array_equal(raw.decode(codes), digits)
+
+
+def test_unet_says_why_it_cannot_decode(fitted):
     unet, codes, _ = fitted("unet")
     with pytest.raises(NotImplementedError, match="skip connections"):
         unet.decode(codes[:4])
+
+
+def test_n2d_preset_is_the_dec_autoencoder_with_a_linear_code(digits):
+    cls = EXTRACTORS.get("dense_ae")
+    params = cls.search_space(optuna.trial.FixedTrial(cls.default_params("n2d")))
+    assert params["hidden_layers"] == (500, 500, 2000) and params["code_size"] == 10
+    extractor = cls(**{**params, "epochs": 1}).fit(digits)
+    dense = [layer for layer in extractor.encoder_.layers if layer.name.startswith("dense")]
+    assert [layer.units for layer in dense] == [500, 500, 2000, 10]
+    assert [layer.activation.__name__ for layer in dense] == ["relu"] * 3 + ["linear"]
+    assert "val_loss" not in extractor.history_  # N2D trains on every image
+    assert (extractor.transform(digits) < 0).any()  # a linear code, not a ReLU one
 
 
 def test_vae_samples_are_seeded_images(fitted):
@@ -246,10 +293,41 @@ def test_validation_split_too_small_for_the_images_is_a_bench_error(digits):
         make("dense_ae").fit(digits[:5])
 
 
-@pytest.mark.parametrize("name", LEARNED)
-def test_unscaled_or_wrong_size_images_are_bench_errors(fitted, digits, name):
-    with pytest.raises(BenchError, match=r"pixels in \[0, 1\]"):
-        make(name).fit(digits * 255)
+def with_nan(images):
+    images = images.copy()
+    images[1, 2, 3, 0] = np.nan
+    return images
+
+
+BAD_IMAGES = {
+    "unscaled": (lambda X: X * 255, r"pixels in \[0, 1\]"),
+    "nan": (with_nan, "NaN or infinite pixels"),
+    "empty": (lambda X: X[:0], "got no pixels"),
+    "flat": (lambda X: X.reshape(len(X), -1), r"images of shape \(n, height, width, channels\)"),
+    "strings": (lambda X: np.full((2, 8, 8, 1), "a"), "numeric pixels"),
+    "objects": (lambda X: X.astype(object), None),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("case", BAD_IMAGES)
+def test_bad_images_are_bench_errors_in_fit_and_transform(fitted, digits, name, case):
+    change, message = BAD_IMAGES[case]
+    images = change(digits)
+    extractor, _, _ = fitted(name)
+    if message is None:  # numbers in an object array are fine, as in scikit-learn
+        assert extractor.transform(images).shape == (len(digits), extractor.n_features_out_)
+        return
+    with pytest.raises(BenchError, match=message):
+        make(name).fit(images)
+    with pytest.raises(BenchError, match=message):
+        extractor.transform(images)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_transform_before_fit_or_at_another_size_fails(fitted, digits, name):
+    with pytest.raises(NotFittedError):
+        make(name).transform(digits)
     extractor, _, _ = fitted(name)
     with pytest.raises(BenchError, match="fitted on images of shape"):
         extractor.transform(np.zeros((2, 9, 9, 1), np.float32))
