@@ -16,6 +16,9 @@ from clustering.metrics.registry import METRICS, Metric
 from clustering.metrics.internal import asc, dunn
 from clustering.metrics.external import ari, homogeneity, hungarian_accuracy, majority_accuracy, nmi
 from clustering.metrics import measured  # noqa: F401  (registers what the pipeline measures)
+from clustering.metrics.reference_scores import reference_asc, reference_dunn  # noqa: F401
+from clustering.metrics.resampling import stability  # noqa: F401
+from clustering.metrics.learnability import generalisation  # noqa: F401
 from clustering.metrics.evaluate import evaluate
 # isort: on
 

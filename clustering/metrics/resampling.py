@@ -1,0 +1,77 @@
+"""`stability`: how much a clustering survives re-fitting on subsamples with other seeds, as the
+mean adjusted Rand index between the labels and each re-clustering on the points they share.
+The re-clustering is a callable passed in, so the metric stays a pure function of arrays."""
+
+import logging
+import numbers
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+from sklearn.utils import check_random_state
+
+from clustering.errors import BenchError
+from clustering.metrics._checks import check_labels, check_X
+from clustering.metrics._unwired import unwired
+
+logger = logging.getLogger(__name__)
+
+Refit = Callable[[np.ndarray, int], np.ndarray]
+
+
+@unwired(higher_is_better=True)
+def stability(
+    features,
+    labels,
+    refit: Refit,
+    *,
+    n_repeats: int = 3,
+    fraction: float = 0.8,
+    random_state=None,
+) -> float:
+    """Mean adjusted Rand index between the labels and re-clusterings on subsamples, [-1, 1].
+
+    features: (n_samples, n_features) what was clustered; labels: (n_samples,) its cluster ids.
+    refit(X_subset (m, n_features), seed int) -> labels (m,): the same clusterer, fitted afresh.
+    Each of n_repeats re-fits draws round(fraction * n_samples) rows without replacement
+    (fraction in (0, 1]; 1 re-fits on every row) and passes seed random_state + 1, + 2, ...
+    (an int random_state) or seeds drawn from it (None or a RandomState). Re-clusterings equal
+    to the labels give 1; labels unrelated to the re-clusterings give about 0.
+    """
+    features = check_X(features)
+    labels = check_labels(labels, len(features))
+    _check_options(refit, n_repeats, fraction)
+    m = int(round(fraction * len(features)))
+    if m < 2:
+        raise BenchError(
+            f"stability needs subsamples of at least 2 rows, got round({fraction} * "
+            f"{len(features)}) = {m}; raise fraction or pass more rows"
+        )
+    rng = check_random_state(random_state)
+    scores = []
+    for repeat in range(1, n_repeats + 1):
+        index = np.sort(rng.permutation(len(features))[:m])
+        seed = _seed(random_state, repeat, rng)
+        refitted = check_labels(refit(features[index], seed), m, name="refit's labels")
+        scores.append(adjusted_rand_score(labels[index], refitted))
+    logger.debug("stability over %d re-fits of %d rows: %s", n_repeats, m, scores)
+    return float(np.mean(scores))
+
+
+def _seed(random_state, repeat: int, rng: np.random.RandomState) -> int:
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state) + repeat
+    return int(rng.randint(np.iinfo(np.int32).max))
+
+
+def _check_options(refit, n_repeats, fraction) -> None:
+    if not callable(refit):
+        raise BenchError(f"refit must be a callable refit(X_subset, seed) -> labels, got {refit!r}")
+    if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
+        raise BenchError(f"n_repeats must be a positive integer, got {n_repeats!r}")
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, numbers.Real)
+        or not 0 < fraction <= 1
+    ):
+        raise BenchError(f"fraction must be a number in (0, 1], got {fraction!r}")
