@@ -48,8 +48,10 @@ class DenseAutoencoder(KerasExtractor):
     The preset `"n2d"` is N2D's (McConville et al. 2020): that shape with a 10-unit linear code,
     batch 256, every image trained on (`validation_split=0`) and patience enough that early
     stopping does not cut the training short. N2D pretrains for 1000 epochs on 70,000 images;
-    the preset's epochs are enough for its accuracy on the 10,000 MNIST test images (UMAP to 10
-    dimensions and `gmm`: Hungarian accuracy >= 0.94).
+    55 epochs reach its accuracy on the 10,000 MNIST test images: with `umap`'s and `gmm`'s
+    defaults and seed 0, Hungarian accuracy 0.945 and NMI 0.878 (N2D reports 0.948 and 0.882).
+    A single-start `gmm` sometimes merges two digits instead (accuracy ~0.81), whatever the
+    epochs; more starts (`gmm.n_init`) mostly avoid it.
     """
 
     # hidden layer widths from the pixels towards the code, by the names the space offers
@@ -69,7 +71,7 @@ class DenseAutoencoder(KerasExtractor):
             "code_activation": "linear",
             "output_activation": "sigmoid",
             "batch_size": 256,
-            "epochs": 40,
+            "epochs": 55,
             "validation_split": 0.0,
             "patience": 20,
         }
