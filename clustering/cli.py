@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from clustering.config import RunConfig, resolve_tracking_uri
+from clustering.config import DEFAULT_OBJECTIVE, RunConfig, resolve_tracking_uri
 from clustering.data import DATASETS
 from clustering.errors import BenchError
 from clustering.metrics import METRICS
@@ -54,7 +54,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="comma list or 'all' (default)")
     parser.add_argument("--trials", type=int, help="complete trials per cell (default 3)")
     parser.add_argument("--objective",
-                        help=f"one of {', '.join(METRICS.objectives())} (default asc)")
+                        help=f"one of {', '.join(METRICS.objectives())}, or several label-free "
+                        f"ones separated by commas (default {DEFAULT_OBJECTIVE})")
     parser.add_argument("--n-clusters", type=_int_list,
                         help="k, or a comma list to search over (default: number of classes)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")

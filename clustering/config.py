@@ -11,6 +11,8 @@ import yaml
 from clustering.errors import BenchError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# the label-free criterion that ranks clusterings of real images best (README: selection)
+DEFAULT_OBJECTIVE = "reference_asc"
 _TYPE_NAMES = {  # type -> (one value, several values), as a message names them
     str: ("a string", "strings"),
     int: ("a whole number", "whole numbers"),
@@ -32,7 +34,7 @@ class RunConfig:
     reducers: list[str] = field(default_factory=lambda: ["none", "umap"])
     clusterers: list[str] = field(default_factory=lambda: ["all"])
     trials: int = 3
-    objective: str = "asc"
+    objective: str = DEFAULT_OBJECTIVE
     n_clusters: list[int] | None = None
     seed: int = 0
     tracking_uri: str | None = None

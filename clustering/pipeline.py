@@ -162,17 +162,25 @@ def cluster_and_score(
     params: dict,
     *,
     seed: int,
+    reference: np.ndarray | None = None,
     metric_sample_size: int | None = None,
     progress=None,
 ) -> Clustering:
-    """Cluster features (n, d) and score the labels against y_true (n,); times in seconds."""
+    """Cluster features (n, d) and score the labels against y_true (n,) and, label-free, in
+    the dataset's reference embedding (n, d_ref) when given; times in seconds."""
     started = time.perf_counter()
     labels, clusterer = cluster(features, clusterer_name, params, seed=seed)
     cluster_seconds = time.perf_counter() - started
+
+    def refit(X_subset: np.ndarray, refit_seed: int) -> np.ndarray:
+        return cluster(X_subset, clusterer_name, params, seed=refit_seed)[0]
+
     scores = metrics.evaluate(
         features,
         labels,
         y_true,
+        reference=reference,
+        refit=refit,
         sample_size=metric_sample_size,
         random_state=seed,
         progress=progress,

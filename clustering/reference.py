@@ -20,6 +20,7 @@ from sklearn.decomposition import PCA
 
 from clustering.cache import CacheEntry, FeatureCache
 from clustering.errors import BenchError
+from clustering.extractors.keras_base import import_tensorflow
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def _pca(X: np.ndarray, random_state: int) -> np.ndarray:
 
 
 def _umap(X: np.ndarray, random_state: int) -> np.ndarray:
+    import_tensorflow()  # umap-learn imports it (for ParametricUMAP): quietly, once
     import umap  # imported on first use: umap-learn pulls in numba (seconds)
 
     model = umap.UMAP(

@@ -15,6 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from clustering.cli import main
+from clustering.config import DEFAULT_OBJECTIVE
 from clustering.report.columns import K_SWEEP_METRICS, METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
 
@@ -182,7 +183,7 @@ def test_report_writes_tables_every_figure_and_k_plots_when_k_was_searched(k_rep
         "cell_run_id",
     ]:
         assert trials[column].notna().all(), column
-    assert (trials["value"] == trials["asc"]).all()  # the default objective
+    assert (trials["value"] == trials[DEFAULT_OBJECTIVE]).all()
 
 
 def test_each_cell_run_carries_its_best_trials_pictures_copied_beside_the_report(k_report):

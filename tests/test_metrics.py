@@ -8,6 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
+from sklearn.decomposition import PCA
 from sklearn.metrics import (
     adjusted_rand_score,
     homogeneity_score,
@@ -211,10 +212,22 @@ def test_evaluate_returns_every_metric(mnist):
     X, y = mnist
     X, y = X[:400], y[:400]
     labels = np.where(y < 5, y, y // 2)
-    scores = metrics.evaluate(X, labels, y)
+    reference = PCA(5, random_state=0).fit_transform(X)
+
+    def refit(X_subset, seed):
+        return np.arange(len(X_subset)) % 2  # fixed labels: stability measures agreement only
+
+    scores = metrics.evaluate(X, labels, y, reference=reference, refit=refit, random_state=0)
     computed = [metric.name for metric in metrics.METRICS if metric.function is not None]
     assert set(metrics.METRICS.objectives()) <= set(scores)
     assert list(scores) == [*computed, "metric_seconds"]
+    assert scores["reference_asc"] == pytest.approx(metrics.asc(reference, labels), rel=1e-12)
+    assert scores["generalisation"] == metrics.generalisation(reference, labels, random_state=0)
+    assert scores["stability"] == metrics.stability(X, labels, refit, random_state=0)
+    without = metrics.evaluate(X, labels, y)  # no reference, no refit: those criteria skip
+    assert set(scores) - set(without) == {
+        "reference_asc", "reference_dunn", "stability", "generalisation"
+    }  # fmt: skip
     assert scores["asc"] == pytest.approx(metrics.asc(X, labels), rel=1e-12)
     assert scores["dunn"] == pytest.approx(metrics.dunn(X, labels), rel=1e-12)
     for name in ("majority_accuracy", "hungarian_accuracy", "nmi", "ari", "homogeneity"):
@@ -362,17 +375,23 @@ def test_registry_keeps_the_table_columns_and_objectives():
     assert metrics.METRICS.columns() == [
         "asc", "dunn", "majority_accuracy", "hungarian_accuracy", "nmi", "ari", "fit_seconds"
     ]  # fmt: skip
-    assert metrics.METRICS.objectives() == metrics.METRICS.columns()[:-1]
+    assert metrics.METRICS.objectives() == [
+        *metrics.METRICS.columns()[:-1], "reference_asc", "reference_dunn", "stability",
+        "generalisation",
+    ]  # fmt: skip
     assert {"fit_seconds", "metric_seconds", "inertia"} <= set(metrics.METRICS.lower_is_better())
 
 
 def test_every_registered_function_is_public_and_label_free_means_no_y_true():
+    first_parameter = {"features": ("X",), "y_true": ("y_true",), "refit": ("features",),
+                       "reference": ("reference", "features")}
     for metric in metrics.METRICS:
         assert metric.description, metric.name
         if metric.function is not None:
             assert getattr(metrics, metric.name) is metric.function
             first = next(iter(inspect.signature(metric.function).parameters))
-            assert first == ("X" if metric.label_free else "y_true"), metric.name
+            assert (metric.inputs == "y_true") != metric.label_free, metric.name
+            assert first in first_parameter[metric.inputs], metric.name
 
 
 def test_check_objective_refuses_measured_and_unknown_names():

@@ -65,15 +65,17 @@ def test_reference_scores_are_asc_and_dunn_in_the_reference(ref, faithful):
     )
 
 
-def test_criteria_are_registered_label_free_and_left_to_the_pipeline():
-    for name in ("reference_asc", "reference_dunn", "stability", "generalisation"):
+def test_criteria_are_registered_label_free_objectives_with_their_inputs():
+    inputs = {"reference_asc": "reference", "reference_dunn": "reference",
+              "stability": "refit", "generalisation": "reference"}
+    for name, needs in inputs.items():
         metric = METRICS.get(name)
         assert metric.label_free and metric.higher_is_better and metric.description
-        assert metric.function is None  # evaluate calls f(X, labels): it cannot pass their inputs
-        assert not metric.objective and not metric.column  # until every trial logs them
+        assert metric.objective and not metric.column
+        assert metric.inputs == needs and metric.function is getattr(metrics, name)
 
 
-def test_evaluate_skips_the_criteria_that_need_more_than_X(faithful, mnist):
+def test_evaluate_skips_the_criteria_whose_inputs_are_not_given(faithful, mnist):
     features, labels, _ = faithful
     scores = metrics.evaluate(features[:300], labels[:300], mnist[1][:300])
     assert not {"reference_asc", "reference_dunn", "stability", "generalisation"} & set(scores)

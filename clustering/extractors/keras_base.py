@@ -243,6 +243,7 @@ class KerasExtractor(Extractor):
         Raises BenchError for bad parameters (before training) and TrainingDiverged when the
         loss becomes NaN or infinite.
         """
+        import_tensorflow()
         import keras
 
         X = check_images(X, f"{self.name}.fit")

@@ -1,5 +1,5 @@
 """`evaluate`: every registered score of one clustering, with one pass over the pairs for the
-label-free ones, and the seconds it took."""
+own-space silhouette and Dunn's index, and the seconds it took."""
 
 import logging
 import time
@@ -17,18 +17,22 @@ def evaluate(
     labels,
     y_true,
     *,
+    reference=None,
+    refit=None,
     sample_size: int | None = None,
     random_state=None,
     chunk_size: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, float]:
-    """Every registered metric that has a function, by name, in registration order (`asc`,
-    `dunn`, `majority_accuracy`, `hungarian_accuracy`, `nmi`, `ari`, `homogeneity`), then
-    `metric_seconds` (wall time, s).
+    """Every registered metric that has a function and whose inputs are given, by name, in
+    registration order, then `metric_seconds` (wall time, s).
 
-    X: (n_samples, n_features); labels, y_true: (n_samples,). asc and dunn share one blocked pass.
-    With sample_size, the label-free metrics are computed on one sample of rows (drawn as in
-    `asc`, so asc equals silhouette_score with that sample_size); the label metrics use all rows.
+    X: (n_samples, n_features); labels, y_true: (n_samples,). reference: (n_samples, d), the
+    dataset's shared reference embedding (clustering.reference), for the `reference_*` and
+    `generalisation` criteria. refit: `refit(X_subset, seed) -> labels`, the clusterer fitted
+    again, for `stability`. asc and dunn share one blocked pass. With sample_size, the own-space
+    asc and dunn are computed on one sample of rows (drawn as in `asc`, so asc equals
+    silhouette_score with that sample_size); every other score uses all rows.
     """
     start = time.perf_counter()
     X = check_X(X)
@@ -39,11 +43,22 @@ def evaluate(
         index = sample_index(len(X), sample_size, random_state)
         X_free, labels_free = X[index], labels[index]
     scores = asc_and_dunn(X_free, labels_free, chunk_size=chunk_size, progress=progress)
+    given = {"features": X_free, "y_true": y_true, "reference": reference, "refit": refit}
     for metric in METRICS:
-        if metric.function is None or metric.name in scores:
+        if metric.function is None or metric.name in scores or given[metric.inputs] is None:
             continue
-        args = (X_free, labels_free) if metric.label_free else (y_true, labels)
-        scores[metric.name] = float(metric.function(*args))
+        scores[metric.name] = float(_call(metric, X, labels, labels_free, given, random_state))
     scores["metric_seconds"] = time.perf_counter() - start
     logger.debug("evaluated n=%d in %.2f s", len(X), scores["metric_seconds"])
     return scores
+
+
+def _call(metric, X, labels, labels_free, given, random_state) -> float:
+    """One metric's value, from the inputs `Metric.inputs` names."""
+    if metric.inputs == "features":
+        return metric.function(given["features"], labels_free)
+    if metric.inputs == "y_true":
+        return metric.function(given["y_true"], labels)
+    if metric.inputs == "refit":
+        return metric.function(X, labels, given["refit"], random_state=random_state)
+    return metric.function(given["reference"], labels, random_state=random_state)

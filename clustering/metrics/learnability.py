@@ -2,9 +2,9 @@
 TURTLE idea, Gadetsky et al. 2024): cross-validated balanced accuracy of a standardised
 logistic regression, on a sample of about 2,000 rows.
 
-Pass the dataset's reference embedding (`clustering.reference`), not the cell's own features:
-in its own space a collapsed embedding's blob ids are learnt perfectly whatever they group, so
-the pipeline computes it (it is registered without a function, and `evaluate` skips it)."""
+`evaluate` passes it the dataset's reference embedding (`clustering.reference`), not the cell's
+own features: in its own space a collapsed embedding's blob ids are learnt perfectly whatever
+they group."""
 
 import logging
 import numbers
@@ -21,14 +21,14 @@ from sklearn.utils import check_random_state
 
 from clustering.errors import BenchError
 from clustering.metrics._checks import check_labels, check_X
-from clustering.metrics._unwired import unwired
+from clustering.metrics.registry import METRICS
 
 logger = logging.getLogger(__name__)
 
 MAX_ITER = 1000
 
 
-@unwired(higher_is_better=True)
+@METRICS.add(higher_is_better=True, label_free=True, column=False, inputs="reference")
 def generalisation(
     features, labels, *, random_state=0, max_samples: int = 2000, n_splits: int = 3
 ) -> float:

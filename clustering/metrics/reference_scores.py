@@ -4,12 +4,14 @@ differ are scored in one space and can be compared (in its own space a collapsed
 few tight blobs scores high whatever it groups)."""
 
 from clustering.metrics._checks import check_labels, check_X
-from clustering.metrics._unwired import unwired
 from clustering.metrics.internal import asc, dunn
+from clustering.metrics.registry import METRICS
 
 
-@unwired(higher_is_better=True)
-def reference_asc(reference, labels, *, sample_size: int | None = None, random_state=None) -> float:
+@METRICS.add(higher_is_better=True, label_free=True, column=False, inputs="reference")
+def reference_asc(
+    reference, labels, *, sample_size: int | None = None, random_state=None
+) -> float:
     """Average silhouette coefficient of the labels in the shared reference embedding, [-1, 1].
 
     reference: (n_samples, d) the dataset's `clustering.reference.reference_embedding`, rows in
@@ -20,12 +22,13 @@ def reference_asc(reference, labels, *, sample_size: int | None = None, random_s
     return asc(reference, labels, sample_size=sample_size, random_state=random_state)
 
 
-@unwired(higher_is_better=True)
-def reference_dunn(reference, labels) -> float:
+@METRICS.add(higher_is_better=True, label_free=True, column=False, inputs="reference")
+def reference_dunn(reference, labels, *, random_state=None) -> float:
     """Dunn's index of the labels in the shared reference embedding, >= 0.
 
     reference: (n_samples, d) as in `reference_asc`; labels: (n_samples,) with at least 2
-    clusters, one of them with 2+ points.
+    clusters, one of them with 2+ points. random_state is accepted so every reference
+    criterion is called alike; Dunn's index is exact and uses none.
     """
     reference, labels = _check(reference, labels)
     return dunn(reference, labels)

@@ -16,6 +16,9 @@ class Metric:
     (None for what the pipeline measures itself, such as seconds). higher_is_better: its
     direction. label_free: computed without the true labels, so usable to choose without them.
     objective: may be optimised with `--objective`. column: shown in the comparison table.
+    inputs: what `evaluate` passes the function besides the labels: "features" (the clustered
+    X), "y_true" (the true labels first), "reference" (the dataset's shared reference
+    embedding) or "refit" (X and a re-clustering callable `refit(X_subset, seed) -> labels`).
     """
 
     name: str
@@ -25,6 +28,7 @@ class Metric:
     objective: bool = True
     column: bool = True
     description: str = ""
+    inputs: str = "features"
 
 
 class MetricRegistry:
@@ -45,7 +49,8 @@ class MetricRegistry:
 
         def register(function: Callable) -> Callable:
             summary = " ".join((inspect.getdoc(function) or "").split("\n\n")[0].split())
-            fields = {"description": summary, **options}
+            inputs = "features" if label_free else "y_true"
+            fields = {"description": summary, "inputs": inputs, **options}
             self.register(
                 Metric(function.__name__, function, higher_is_better, label_free, **fields)
             )

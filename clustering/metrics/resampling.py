@@ -12,14 +12,14 @@ from sklearn.utils import check_random_state
 
 from clustering.errors import BenchError
 from clustering.metrics._checks import check_labels, check_X
-from clustering.metrics._unwired import unwired
+from clustering.metrics.registry import METRICS
 
 logger = logging.getLogger(__name__)
 
 Refit = Callable[[np.ndarray, int], np.ndarray]
 
 
-@unwired(higher_is_better=True)
+@METRICS.add(higher_is_better=True, label_free=True, column=False, inputs="refit")
 def stability(
     features,
     labels,

@@ -36,16 +36,21 @@ def draw(cell, params: dict, cache=None) -> dict:
         cache=cache,
     )
     reduction = pipeline.reduce(
-        extraction.features, cell.reducer, params["reducer"], seed=cell.seed,
-        features_key=extraction.key, cache=cache,
+        extraction.features,
+        cell.reducer,
+        params["reducer"],
+        seed=cell.seed,
+        features_key=extraction.key,
+        cache=cache,
     )
     labels, _ = pipeline.cluster(
         reduction.embedding, cell.clusterer, params["clusterer"], seed=cell.seed
     )
     figures = {}
     n_clusters = int(labels.max()) + 1
-    centres = centre_images(cell.extractor, extraction, mean_codes(extraction.features, labels),
-                            X.shape[1:])
+    centres = centre_images(
+        cell.extractor, extraction, mean_codes(extraction.features, labels), X.shape[1:]
+    )
     if centres is not None:
         sizes = np.bincount(labels, minlength=n_clusters)
         majority = majority_labels(labels, y_true, n_clusters)

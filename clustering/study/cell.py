@@ -14,12 +14,14 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from clustering import data
+from clustering.cache import FeatureCache
 from clustering.clusterers import CLUSTERERS
 from clustering.config import RunConfig
 from clustering.errors import BenchError
 from clustering.extractors import EXTRACTORS
 from clustering.metrics import METRICS
 from clustering.reducers import REDUCERS
+from clustering.reference import cached_reference_embedding
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class Cell:
     n_clusters: list[int]
     objective: str
     seed: int
+    reference: np.ndarray | None = None  # (n, d) the dataset's shared reference embedding
     metric_sample_size: int | None = None
 
     @property
@@ -88,9 +91,10 @@ class CellSummary:
     seconds: float
 
 
-def build_cells(config: RunConfig) -> list[Cell]:
-    """Load and preprocess the data once; one Cell per (extractor, reducer, clusterer),
-    extractor-major then reducer-major, so the cache serves each embedding's later cells."""
+def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Cell]:
+    """Load and preprocess the data once, and its reference embedding (through `cache`); one
+    Cell per (extractor, reducer, clusterer), extractor-major then reducer-major, so the cache
+    serves each embedding's later cells."""
     dataset = data.load(
         config.dataset, data_dir=config.data_dir, split=config.split, limit=config.limit,
         seed=config.seed,
@@ -116,6 +120,10 @@ def build_cells(config: RunConfig) -> list[Cell]:
         dataset.digest[:12],
     )
     preprocessing = {"split": config.split, "limit": config.limit, "color": config.color}
+    reference = cached_reference_embedding(
+        X, digest=dataset.digest, preprocessing=preprocessing, random_state=config.seed,
+        cache=cache,
+    )
     return [
         Cell(
             dataset_name=dataset.name,
@@ -129,6 +137,7 @@ def build_cells(config: RunConfig) -> list[Cell]:
             n_clusters=list(n_clusters),
             objective=config.objective,
             seed=config.seed,
+            reference=reference,
             metric_sample_size=config.metric_sample_size,
         )
         for extractor in config.extractors

@@ -163,7 +163,7 @@ def work(
     """Join (or start) the config's studies and take their trials, cell by cell. `reseed`:
     draw from a fresh sampler seed (else every worker proposes the same configurations)."""
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
-    cells = build_cells(config)
+    cells = build_cells(config, cache)
     services = Services.connect(config)
     prepared = prepare(cells, services, parent_run_id)
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -329,7 +329,7 @@ def _run_processes(config: RunConfig, parent_run_id: str | None, worker_args: tu
     """`run --workers N`: prepare every cell here, start N `worker` processes with the same
     options, wait for them, then finalize. Ctrl-C or SIGTERM stops the workers cleanly."""
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
-    cells = build_cells(config)
+    cells = build_cells(config, cache)
     services = Services.connect(config)
     prepared = prepare(cells, services, parent_run_id)
     options = {key: value for key, value in asdict(config).items() if key != "workers"}

@@ -114,6 +114,7 @@ class Objective:
             cell.clusterer,
             params["clusterer"],
             seed=cell.seed,
+            reference=cell.reference,
             metric_sample_size=cell.metric_sample_size,
             progress=_metric_progress(label),
         )
