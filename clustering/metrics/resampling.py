@@ -27,21 +27,23 @@ def stability(
     *,
     n_repeats: int = 3,
     fraction: float = 0.8,
+    max_samples: int = 2000,
     random_state=None,
 ) -> float:
     """Mean adjusted Rand index between the labels and re-clusterings on subsamples, [-1, 1].
 
     features: (n_samples, n_features) what was clustered; labels: (n_samples,) its cluster ids.
     refit(X_subset (m, n_features), seed int) -> labels (m,): the same clusterer, fitted afresh.
-    Each of n_repeats re-fits draws round(fraction * n_samples) rows without replacement
-    (fraction in (0, 1]; 1 re-fits on every row) and passes seed random_state + 1, + 2, ...
+    Each of n_repeats re-fits draws min(round(fraction * n_samples), max_samples) rows without
+    replacement (fraction in (0, 1]; 1 re-fits on every row; max_samples bounds the cost of a
+    slow clusterer on large data) and passes seed random_state + 1, + 2, ...
     (an int random_state) or seeds drawn from it (None or a RandomState). Re-clusterings equal
     to the labels give 1; labels unrelated to the re-clusterings give about 0.
     """
     features = check_X(features)
     labels = check_labels(labels, len(features))
     _check_options(refit, n_repeats, fraction)
-    m = int(round(fraction * len(features)))
+    m = min(int(round(fraction * len(features))), max_samples)
     if m < 2:
         raise BenchError(
             f"stability needs subsamples of at least 2 rows, got round({fraction} * "
