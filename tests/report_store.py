@@ -1,6 +1,9 @@
 """A real MLflow store holding cell and trial runs tagged as `clustering-bench run` tags them,
 written directly with MlflowClient (no training, a second or two): for the report's tests."""
 
+import time
+
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
@@ -24,9 +27,14 @@ def log_cell(
     trials: int = 2,
     seed: float = 0.0,
     objective: str = "asc",
+    trial_scores: list[dict] | None = None,
+    cell_tags: dict | None = None,
 ) -> str:
     """One cell run with `trials` complete trial runs nested under it (trial i scores
-    seed + i / 10, k = 10 + i) and the best one's metrics copied onto it; returns its id."""
+    seed + i / 10, k = 10 + i, overridden by `trial_scores[i]` when given: one dict of metrics
+    per trial, their count the trials) and the last one's metrics copied onto it as its best;
+    `cell_tags` are added to the cell run's (pareto_trials, ...); returns its id."""
+    trials = len(trial_scores) if trial_scores is not None else trials
     parts = [extractor, *([reducer] if reducer else []), clusterer]
     tags = {
         ROLE_TAG: "cell",
@@ -35,26 +43,17 @@ def log_cell(
         "extractor": extractor,
         "clusterer": clusterer,
         "objective": objective,
+        **(cell_tags or {}),
     }
     if reducer:
         tags["reducer"] = reducer
     cell = client.create_run(experiment_id, tags=tags).info.run_id
     for number in range(trials):
-        trial = client.create_run(
-            experiment_id,
-            tags={
-                ROLE_TAG: "trial",
-                MLFLOW_PARENT_RUN_ID: cell,
-                MLFLOW_RUN_NAME: f"trial-{number}",
-                "optuna.trial_number": str(number),
-                "optuna.state": "COMPLETE",
-            },
-        ).info.run_id
-        client.log_param(trial, "n_clusters", str(10 + number))
-        for name, value in scores(seed + number / 10).items():
-            client.log_metric(trial, name, value)
-        client.set_terminated(trial)
+        logged = scores(seed + number / 10)
+        logged.update(trial_scores[number] if trial_scores is not None else {})
+        log_trial(client, experiment_id, cell, number, logged)
     best = scores(seed + (trials - 1) / 10)
+    best.update(trial_scores[-1] if trial_scores else {})
     for name in METRICS.columns():
         client.log_metric(cell, name, best[name])
     client.log_metric(cell, "trials_complete", trials)
@@ -64,13 +63,36 @@ def log_cell(
     return cell
 
 
-def store(folder, cells: list[dict], experiment: str = "digits") -> str:
+def log_trial(client: MlflowClient, experiment_id: str, cell: str, number: int, metrics: dict):
+    """Trial `number` of the cell run `cell`: complete, k = 10 + number, scoring `metrics`."""
+    trial = client.create_run(
+        experiment_id,
+        tags={
+            ROLE_TAG: "trial",
+            MLFLOW_PARENT_RUN_ID: cell,
+            MLFLOW_RUN_NAME: f"trial-{number}",
+            "optuna.trial_number": str(number),
+            "optuna.state": "COMPLETE",
+        },
+    ).info.run_id
+    now = int(time.time() * 1000)
+    client.log_batch(
+        trial,
+        metrics=[Metric(name, value, now, 0) for name, value in metrics.items()],
+        params=[Param("n_clusters", str(10 + number))],
+    )
+    client.set_terminated(trial)
+
+
+def store(folder, cells: list[dict], experiment: str = "digits", artifacts=None) -> str:
     """A SQLite MLflow store in `folder` holding `cells` (log_cell keyword arguments, logged in
-    order, so later ones are newer); returns its tracking URI."""
+    order, so later ones are newer), its artifacts under `artifacts` (default folder/mlruns);
+    returns its tracking URI."""
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     client = MlflowClient(uri)
-    experiment_id = client.create_experiment(experiment, artifact_location=str(folder / "mlruns"))
+    location = str(artifacts or folder / "mlruns")
+    experiment_id = client.create_experiment(experiment, artifact_location=location)
     for cell in cells:
         log_cell(client, experiment_id, **cell)
     return uri

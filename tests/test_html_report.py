@@ -16,7 +16,13 @@ from mlflow.tracking import MlflowClient
 
 from clustering.cli import main
 from clustering.config import DEFAULT_OBJECTIVE
-from clustering.report.columns import K_SWEEP_METRICS, METRIC_COLUMNS
+from clustering.report.columns import (
+    DATASET_ROLE,
+    K_SWEEP_METRICS,
+    METRIC_COLUMNS,
+    SELECTION_CRITERIA,
+)
+from clustering.report.write import TABLE_FILES
 from clustering.tracking import ROLE_TAG
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +164,7 @@ def cell_folder(tags: dict) -> str:
 
 def test_report_writes_tables_every_figure_and_k_plots_when_k_was_searched(k_report):
     drawn = k_figures(k_report)
-    for name in ["comparison.csv", "comparison.md", "trials.csv", "report.html", *FIGURES, *drawn]:
+    for name in [*TABLE_FILES, "report.html", *FIGURES, *drawn]:
         assert (k_report / name).is_file(), name
     for name in [*FIGURES, *drawn]:
         assert (k_report / name).read_bytes().startswith(PNG_MAGIC), name
@@ -202,6 +208,23 @@ def test_each_cell_run_carries_its_best_trials_pictures_copied_beside_the_report
         assert cell.data.tags["pictures.trial_number"] == str(best)
         folder = k_report / "cells" / cell_folder(cell.data.tags)
         assert sorted(path.name for path in folder.iterdir()) == names
+
+
+def test_every_trial_logs_every_criterion_and_the_report_logs_one_dataset_run(k_report):
+    selection = pd.read_csv(k_report / "selection.csv")
+    assert list(selection["criterion"]) == SELECTION_CRITERIA
+    assert set(selection["trials"]) == {4}
+    assert selection[["spearman_hungarian", "selected_hungarian"]].notna().all().all()
+    oracle = pd.read_csv(k_report / "comparison_by_accuracy.csv")["hungarian_accuracy"].max()
+    assert (selection["selected_hungarian"] <= oracle).all()
+    assert (selection["oracle_hungarian"] == oracle).all()
+    client = MlflowClient(f"sqlite:///{k_report.parent.parent / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("digits")
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = '{DATASET_ROLE}'"
+    )
+    assert len(runs) == 1
+    assert runs[0].data.metrics["oracle_hungarian"] == pytest.approx(oracle)
 
 
 def test_report_html_is_self_contained_and_embeds_every_png_beside_it(k_report):

@@ -156,3 +156,17 @@ def test_a_failed_report_leaves_the_earlier_report_as_it_was(store, tmp_path, ca
     assert code == 2
     assert files_under(out) == before
     assert sorted(path.name for path in out.iterdir()) == ["digits"]  # no staging folder left
+
+
+def test_a_store_that_refuses_the_dataset_run_is_one_line_and_writes_no_report(tmp_path, capsys):
+    blocker = tmp_path / "blocker"  # artifacts cannot go under a file: the dataset run fails
+    blocker.write_text("not a folder\n")
+    store = report_store.store(tmp_path / "store", [{}], artifacts=blocker / "mlruns")
+    capsys.readouterr()  # MLflow's lines creating the store
+    code, out, err = report(capsys, "--tracking-uri", store, "--out", str(tmp_path / "out"))
+    line = one_error_line(err)
+    assert code == 2
+    assert "cannot log the dataset run of digits to the MLflow tracking store" in line
+    assert f"Not a directory: {blocker}" in line and "pass --tracking-uri a store you" in line
+    assert out == ""
+    assert list((tmp_path / "out").iterdir()) == []  # no report, no staging folder left

@@ -37,11 +37,17 @@ def test_cells_without_a_reducer_get_no_reducer_column(tmp_path):
     )
     written = write_report(store, "digits", tmp_path / "out")
     table = pd.read_csv(written["csv"])
-    assert list(table.columns) == ["extractor", "clusterer", "trials", *METRICS.columns()]
+    assert list(table.columns) == [
+        "extractor",
+        "clusterer",
+        "objective",
+        "trials",
+        *METRICS.columns(),
+    ]
     assert written["markdown"].splitlines()[:3] == [
-        "| extractor | clusterer | trials | " + " | ".join(METRICS.columns()) + " |",
-        "|---|---|" + "---:|" * (1 + len(METRICS.columns())),
-        "| raw | kmeans | 2 | 0.2000 | 0.2100 | 0.2200 | 0.2300 | 0.2400 | 0.2500 | 0.3 |",
+        "| extractor | clusterer | objective | trials | " + " | ".join(METRICS.columns()) + " |",
+        "|---|---|---|" + "---:|" * (1 + len(METRICS.columns())),
+        "| raw | kmeans | asc | 2 | 0.2000 | 0.2100 | 0.2200 | 0.2300 | 0.2400 | 0.2500 | 0.3 |",
     ]
     trials = pd.read_csv(written["trials_csv"])
     assert "reducer" not in trials.columns
@@ -58,12 +64,12 @@ def test_a_reducer_tag_adds_a_reducer_column_to_the_tables_figures_and_page(tmp_
     )
     written = write_report(store, "digits", tmp_path / "out")
     table = pd.read_csv(written["csv"])
-    assert list(table.columns[:4]) == ["extractor", "reducer", "clusterer", "trials"]
+    assert list(table.columns[:5]) == ["extractor", "reducer", "clusterer", "objective", "trials"]
     assert table[["extractor", "reducer", "clusterer"]].values.tolist() == [
         ["dense_ae", "umap", "gmm"],
         ["raw", "none", "kmeans"],
     ]
-    assert written["markdown"].startswith("| extractor | reducer | clusterer | trials |")
+    assert written["markdown"].startswith("| extractor | reducer | clusterer | objective |")
     trials = pd.read_csv(written["trials_csv"])
     assert list(trials.columns[:5]) == ["dataset", "extractor", "reducer", "clusterer", "cell"]
     assert sorted(set(trials["cell"])) == ["dense_ae x umap x gmm", "raw x none x kmeans"]

@@ -13,6 +13,19 @@ K_SWEEP_METRICS = [
     METRICS.get(name).name for name in ("majority_accuracy", "inertia", "homogeneity")
 ]
 
+# The label-free scores a trial can be chosen by, judged against the labels' scores in selection.py.
+SELECTION_CRITERIA = METRICS.names(objective=True, label_free=True)
+# What a criterion's choice is judged by: a short name for the selection table's columns
+# (spearman_hungarian, selected_nmi, ...) -> the label score, checked against the registry.
+SELECTION_SCORES = {
+    "hungarian": METRICS.get("hungarian_accuracy").name,
+    "nmi": METRICS.get("nmi").name,
+}
+PARETO_TAG = (
+    "pareto_trials"  # a multi-objective cell run's Pareto trials, as study/finalize.py tags
+)
+DATASET_ROLE = "dataset"  # the role tag of the one run per dataset that the report logs
+
 CELL_PARTS = ("extractor", "reducer", "clusterer")  # the cell run's tags, in pipeline order
 OPTIONAL_PARTS = {"reducer": "none"}  # a part older runs lack, and the name that means "none"
 
@@ -40,8 +53,29 @@ def cell_folder(values) -> str:
 
 
 def comparison_columns(parts: list[str]) -> list[str]:
-    """comparison.csv's columns: the cell's parts, the complete trials, the metric columns."""
-    return [*parts, "trials", *METRIC_COLUMNS]
+    """comparison.csv's columns: the cell's parts, its objective (what chose its best trial), the
+    complete trials, the metric columns."""
+    return [*parts, "objective", "trials", *METRIC_COLUMNS]
+
+
+def by_accuracy_columns(parts: list[str]) -> list[str]:
+    """comparison_by_accuracy.csv's columns: the cell, its objective and complete trials, the
+    trial the labels choose (trial_number) beside the one its objective chose (objective_trial),
+    that trial's k and metric columns."""
+    return [
+        *parts,
+        "objective",
+        "trials",
+        "trial_number",
+        "objective_trial",
+        "n_clusters",
+        *METRIC_COLUMNS,
+    ]
+
+
+def objectives(objective) -> list[str]:
+    """ "asc,dunn" -> ["asc", "dunn"]: a multi-objective study's objectives in its order."""
+    return [name.strip() for name in str(objective).split(",") if name.strip()]
 
 
 def trial_columns(parts: list[str]) -> list[str]:

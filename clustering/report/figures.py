@@ -1,7 +1,7 @@
 """The report's figures as matplotlib objects (Agg backend, never shown), drawn only from the
 tidy trials table (one row per trial run: the cell's parts, cell, objective, trial_number, state,
 value, n_clusters and every metric): metric bars per cell, ASC against Hungarian accuracy, the
-optimisation history, metrics against k."""
+optimisation history, metrics against k, a multi-objective cell's Pareto front."""
 
 import math
 
@@ -202,3 +202,38 @@ def k_sweep(trials, metric: str):
     axis.grid(alpha=0.3)
     axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return figure
+
+
+def pareto_front(trials, cell: str, objectives: list[str], pareto: set[int]):
+    """One multi-objective cell's complete trials by its first two objectives (x, y): every
+    trial a grey dot, the Pareto-optimal ones (trial numbers in `pareto`) red and numbered."""
+    x, y = objectives[:2]
+    done = complete_trials(trials)
+    rows = done[done["cell"] == cell].dropna(subset=[x, y])
+    front = rows["trial_number"].isin(pareto)
+    figure, axis = plt.subplots(figsize=(4.8, 3.8))
+    axis.scatter(
+        rows.loc[~front, x], rows.loc[~front, y], s=16, color="grey", alpha=0.6, label="trial"
+    )
+    best = rows[front].sort_values(x)
+    axis.plot(
+        best[x], best[y], "o-", color="crimson", markersize=5, linewidth=0.8, label="Pareto trial"
+    )
+    for _, row in best.iterrows():
+        axis.annotate(
+            str(int(row["trial_number"])),
+            (row[x], row[y]),
+            fontsize=6,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+    axis.set_xlabel(f"{x} ({_direction(x)})")
+    axis.set_ylabel(f"{y} ({_direction(y)})")
+    axis.set_title(f"{cell}: Pareto front of {x} and {y}", fontsize=9)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=6)
+    return figure
+
+
+def _direction(metric: str) -> str:
+    return "lower is better" if metric in LOWER_IS_BETTER else "higher is better"

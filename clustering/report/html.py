@@ -1,6 +1,6 @@
 """One self-contained HTML page, rendered from the Jinja2 template templates/report.html.j2
-(autoescaped): the comparison table (best value per column marked), the report figures and
-each cell's pictures, every image embedded as a base64 PNG; nothing is fetched.
+(autoescaped): the tables (the comparison table first; best value per column marked), the
+report figures and each cell's pictures, every image embedded as a base64 PNG; nothing is fetched.
 
 An inline script marks `<body>` when the page has loaded: `data-report-ready="ok"` when every
 image decoded and the table has rows (else "broken"), for headless-browser checks.
@@ -8,6 +8,7 @@ image decoded and the table has rows (else "broken"), for headless-browser check
 
 import base64
 import functools
+import numbers
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -78,6 +79,16 @@ class Table:
     linked: bool = False  # a last column links each row to its cell's section
 
 
+class TableSection(NamedTuple):
+    """A table under its heading, with a note saying how to read it; `kind` is its HTML class
+    (`comparison` for the main table, which the page's load check counts rows of)."""
+
+    heading: str
+    note: str
+    table: Table
+    kind: str
+
+
 def best_mask(table: pd.DataFrame, columns, lower_is_better=()) -> pd.DataFrame:
     """True where a cell holds its column's best value (max, or min for `lower_is_better`)."""
     mask = pd.DataFrame(False, index=table.index, columns=list(columns))
@@ -90,31 +101,45 @@ def best_mask(table: pd.DataFrame, columns, lower_is_better=()) -> pd.DataFrame:
 
 
 def comparison(
-    table: pd.DataFrame, columns, metric_columns, lower_is_better=(), link_parts=None
+    table: pd.DataFrame,
+    columns,
+    metric_columns,
+    lower_is_better=(),
+    link_parts=None,
+    marked=None,
 ) -> Table:
-    """The comparison table as shown: metric columns with 4 decimals (seconds with 1), the best
-    of each marked; with `link_parts` (the columns naming a cell), each row links to its cell's
-    section."""
-    mask = best_mask(table, metric_columns, lower_is_better)
+    """A table as shown: `metric_columns` right-aligned with 4 decimals (seconds with 1), the
+    best of each `marked` one (default all of them) in bold; other columns as they are (counts
+    right-aligned, missing values empty). With `link_parts` (the columns naming a cell) each
+    row links to its cell's section."""
+    marked = list(metric_columns if marked is None else marked)
+    mask = best_mask(table, marked, lower_is_better)
     rows = []
     for index, row in table.iterrows():
         cells = []
         for column in columns:
             value = row[column]
-            if column not in metric_columns:
-                cells.append(TableCell(str(value)))
+            if column not in metric_columns:  # text, or a count: shown as it is
+                number = isinstance(value, numbers.Number) and not _missing(value)
+                cells.append(TableCell("" if _missing(value) else str(value), number=number))
                 continue
-            text = (
-                ""
-                if pd.isna(value)
-                else (f"{value:.1f}" if column.endswith("seconds") else f"{value:.4f}")
-            )
-            cells.append(TableCell(text, number=True, best=bool(mask.at[index, column])))
+            best = column in marked and bool(mask.at[index, column])
+            cells.append(TableCell(_number(column, value), number=True, best=best))
         anchor = None
         if link_parts:
             anchor = cell_anchor(" x ".join(str(row[part]) for part in link_parts))
         rows.append(TableRow(cells, anchor))
     return Table(list(columns), rows, linked=bool(link_parts))
+
+
+def _missing(value) -> bool:
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _number(column: str, value) -> str:
+    if _missing(value):
+        return ""
+    return f"{value:.1f}" if column.endswith("seconds") else f"{value:.4f}"
 
 
 @functools.cache
@@ -131,12 +156,17 @@ def _template() -> jinja2.Template:
 
 
 def render(
-    *, title: str, meta: list[str], table: Table, sections: list[Section], cells: list[CellSection]
+    *,
+    title: str,
+    meta: list[str],
+    tables: list[TableSection],
+    sections: list[Section],
+    cells: list[CellSection],
 ) -> str:
-    """The page: title, meta lines, the table, figure sections (heading, note, figures; empty
-    ones left out) and one section per cell with its run id, best trial, best parameters and
-    pictures."""
-    return _template().render(title=title, meta=meta, table=table, sections=sections, cells=cells)
+    """The page: title, meta lines, the tables (heading, note, table), figure sections
+    (heading, note, figures; empty ones left out) and one section per cell with its run id,
+    best trial, best parameters and pictures."""
+    return _template().render(title=title, meta=meta, tables=tables, sections=sections, cells=cells)
 
 
 def cell_anchor(label: str) -> str:

@@ -4,6 +4,7 @@ trials table (one row per trial run), plus the comparison table as GitHub Markdo
 that cannot be read raises BenchError naming it and the fix."""
 
 import contextlib
+import numbers
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from clustering.report.columns import (
     K_SWEEP_METRICS,
     METRIC_COLUMNS,
     OPTIONAL_PARTS,
+    PARETO_TAG,
     TRIAL_METRICS,
     cell_label,
     cell_parts,
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 PARENT_TAG = "tags.mlflow.parentRunId"
+TEXT_COLUMNS = {*CELL_PARTS, "cell", "objective", "criterion", "selected_cell"}  # left-aligned
 
 
 @contextlib.contextmanager
@@ -70,14 +73,15 @@ def _unreadable(tracking_uri: str, error: Exception) -> str:
         fix = "start the tracking server (mlflow server) or pass another --tracking-uri"
     else:
         fix = "pass --tracking-uri the MLflow database `clustering-bench run` wrote"
-    return (
-        f"cannot read the MLflow tracking store {_redact(tracking_uri)} ({_reason(error)}); {fix}"
-    )
+    return f"cannot read the MLflow tracking store {_redact(tracking_uri)} ({reason(error)}); {fix}"
 
 
-def _reason(error: Exception) -> str:
+def reason(error: Exception) -> str:
     """The gist of a store error: the OS error of a failed connection ("[Errno 111] Connection
-    refused"), else its text without SQLAlchemy's statement and links, at most 200 characters."""
+    refused"; "Not a directory: /path" for a file's), else its text without SQLAlchemy's
+    statement and links, at most 200 characters."""
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.strerror or type(error).__name__}: {error.filename}"
     text = " ".join(str(error).split()) or type(error).__name__
     errno = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
     if errno:
@@ -110,8 +114,9 @@ def _metric(runs: pd.DataFrame, name: str) -> pd.Series:
 
 def comparison_table(tracking_uri: str, dataset: str) -> pd.DataFrame:
     """One row per cell (its parts read from the cell run's tags), from its newest cell run:
-    the comparison columns, then objective, dataset, run_id, experiment_id, best_params and
-    best_trial. BenchError when the store has no cell run of `dataset`."""
+    the comparison columns, then dataset, run_id, experiment_id, best_params, best_trial and
+    pareto_trials (None unless multi-objective). BenchError when the store has no cell run of
+    `dataset`."""
     escaped = run_dataset_name(dataset).replace("'", "\\'")
     with reading(tracking_uri):
         runs = _search(f"tags.`{ROLE_TAG}` = 'cell' and tags.dataset = '{escaped}'")
@@ -136,6 +141,7 @@ def comparison_table(tracking_uri: str, dataset: str) -> pd.DataFrame:
     table["experiment_id"] = runs["experiment_id"]
     table["best_params"] = [_best_params(run) for _, run in runs.iterrows()]
     table["best_trial"] = _metric(runs, "best_trial_number")
+    table["pareto_trials"] = _tag(runs, PARETO_TAG)  # "0,3,5" on a multi-objective cell run
     parts = cell_parts(table)
     table = table.drop_duplicates(subset=parts, keep="first")  # newest first: the latest run
     return table.sort_values(parts, ignore_index=True)
@@ -162,28 +168,38 @@ def _best_params(run: pd.Series) -> dict:
     }
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """The comparison table as GitHub Markdown (`DataFrame.to_markdown`): the cell's parts and
-    trials as text, metrics with 4 decimals (seconds with 1), one space around each cell."""
-    columns = comparison_columns(cell_parts(table))
+def to_markdown(table: pd.DataFrame, columns: list[str] | None = None) -> str:
+    """`table`'s `columns` (default the comparison columns) as GitHub Markdown
+    (`DataFrame.to_markdown`): text left-aligned, whole numbers as they are, other numbers with
+    4 decimals (seconds with 1), missing values empty, one space around each cell."""
+    columns = comparison_columns(cell_parts(table)) if columns is None else list(columns)
     shown = pd.DataFrame(
         {column: [_markdown_value(column, value) for value in table[column]] for column in columns}
     )
-    parts = set(cell_parts(table))
+    left = [_is_text(column, table[column]) for column in columns]
     markdown = shown.to_markdown(
         index=False,
         tablefmt="pipe",
         disable_numparse=True,
-        colalign=["left" if column in parts else "right" for column in columns],
+        colalign=["left" if is_left else "right" for is_left in left],
     )
-    return _compact(markdown, [column in parts for column in columns])
+    return _compact(markdown, left)
+
+
+def _is_text(column: str, values: pd.Series) -> bool:
+    """A column of text (a cell's parts, an objective, a criterion), known by name or by its
+    values: some present and not all numbers."""
+    if column in TEXT_COLUMNS:
+        return True
+    present = values.dropna()
+    return len(present) > 0 and not all(isinstance(v, numbers.Number) for v in present)
 
 
 def _markdown_value(column: str, value) -> str:
-    if column in CELL_PARTS or column == "trials":
-        return str(value)
-    if value is None or pd.isna(value):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
+    if isinstance(value, str | numbers.Integral):
+        return str(value)
     return f"{value:.1f}" if column.endswith("seconds") else f"{value:.4f}"
 
 

@@ -1,10 +1,13 @@
-"""`write_report`: MLflow runs -> `<out>/<dataset>/` (comparison.csv and .md, trials.csv, the
-figures as PNG files, each cell's pictures and report.html holding them all). The output folder
-is checked before MLflow is read, and everything is written into a staging folder beside it
-that replaces the report's files only once complete: a failure leaves nothing half-written."""
+"""`write_report`: MLflow runs -> `<out>/<dataset>/` (comparison.csv and .md, selection.csv and
+.md, comparison_by_accuracy.csv and .md, trials.csv, the figures as PNG files, each cell's
+pictures and report.html holding them all). The output folder is checked before MLflow is read,
+and everything is written into a staging folder beside it that replaces the report's files only
+once complete: a failure leaves nothing half-written.
+
+The report reads MLflow and writes back one thing only, in `log_dataset_run`: the dataset's run
+(tag clustering_bench.role = dataset), holding the selection table as metrics and files."""
 
 import contextlib
-import io
 import logging
 import os
 import shutil
@@ -13,21 +16,30 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from clustering.errors import BenchError
 from clustering.report import figures
 from clustering.report import html as page
 from clustering.report.columns import (
-    K_SWEEP_METRICS,
-    LOWER_IS_BETTER,
-    METRIC_COLUMNS,
+    DATASET_ROLE,
+    by_accuracy_columns,
     cell_folder,
     cell_label,
     cell_parts,
     comparison_columns,
 )
-from clustering.report.tables import comparison_table, to_markdown, trials_table
+from clustering.report.sections import draw_figures, table_sections
+from clustering.report.selection import (
+    by_accuracy_table,
+    selection_columns,
+    selection_metrics,
+    selection_table,
+)
+from clustering.report.tables import comparison_table, reason, to_markdown, trials_table
+from clustering.tracking import ROLE_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -40,50 +52,94 @@ PICTURE_CAPTIONS = {
     "reconstructions.png": "originals (top) and reconstructions (bottom)",
     "generated.png": "images generated from z ~ N(0, I)",
 }
+# The tables written as <name>.csv and <name>.md (trials.csv is CSV only), in the page's order.
+TABLES = ("comparison", "selection", "comparison_by_accuracy")
+TABLE_FILES = [f"{name}.{kind}" for name in TABLES for kind in ("csv", "md")] + ["trials.csv"]
 
 
 def write_report(tracking_uri: str, dataset: str, out: str | Path = DEFAULT_OUT) -> dict:
-    """Write `<out>/<dataset>/`: comparison.csv and .md, trials.csv, the figures as PNG files,
-    each cell's pictures under cells/<extractor>-<clusterer>/ and report.html embedding them.
-    Returns the paths, the Markdown table, the tables and the seconds it took. BenchError (and
-    nothing written) when `out` cannot hold the folder or the store cannot be read."""
+    """Write `<out>/<dataset>/`: the tables (TABLE_FILES), the figures as PNG files, each cell's
+    pictures under cells/<extractor>-<reducer>-<clusterer>/ and report.html embedding them; log
+    the dataset run. Returns the paths, the tables and their Markdown, the dataset run's id and
+    the seconds it took. BenchError (and nothing written) when `out` cannot hold the folder or
+    the store cannot be read or take the dataset run."""
     started = time.perf_counter()
     folder = Path(out) / folder_name(dataset)
     check_writable(folder)
     table = comparison_table(tracking_uri, dataset)
     trials = trials_table(tracking_uri, table)
-    markdown = to_markdown(table)
+    tables = build_tables(table, trials)
     with staged(folder) as stage:
-        table[comparison_columns(cell_parts(table))].to_csv(stage / "comparison.csv", index=False)
-        (stage / "comparison.md").write_text(markdown)
+        markdown = write_tables(tables, stage)
         trials.to_csv(stage / "trials.csv", index=False)
-        sections = draw_figures(trials, stage)
+        sections = draw_figures(trials, table, stage)
         cells = cell_sections(tracking_uri, table, stage)
-        (stage / "report.html").write_text(
-            render_page(dataset, table, trials, sections, cells, tracking_uri)
+        shown = table_sections(*(frame for frame, _ in tables.values()))
+        html = render_page(dataset, table, trials, shown, sections, cells, tracking_uri)
+        (stage / "report.html").write_text(html)
+        run_id = log_dataset_run(
+            tracking_uri,
+            table,
+            tables["selection"][0],
+            [stage / "selection.csv", stage / "selection.md"],
+            step=len(figures.complete_trials(trials)),
         )
     figure_paths = [folder / f.filename for section in sections for f in section.figures]
     pictures = [folder / f.filename for cell in cells for f in cell.pictures]
     seconds = time.perf_counter() - started
     logger.info(
-        "wrote %s (%d figures, %d cell pictures) in %.1f s",
+        "wrote %s (%d figures, %d cell pictures) in %.1f s; dataset run %s",
         folder,
         len(figure_paths),
         len(pictures),
         seconds,
+        run_id,
     )
     return {
-        "csv": folder / "comparison.csv",
-        "markdown_path": folder / "comparison.md",
-        "markdown": markdown,
-        "table": table,
+        **written_tables(folder, tables, markdown),
         "trials_csv": folder / "trials.csv",
         "trials": trials,
         "html": folder / "report.html",
         "figures": figure_paths,
         "pictures": pictures,
+        "dataset_run_id": run_id,
         "seconds": seconds,
     }
+
+
+def build_tables(table: pd.DataFrame, trials: pd.DataFrame) -> dict:
+    """The tables written as CSV and Markdown, by name (TABLES) -> (DataFrame, its columns):
+    `table` (the comparison table), the selection and the by-accuracy tables from `trials`."""
+    parts = cell_parts(table)
+    return {
+        "comparison": (table, comparison_columns(parts)),
+        "selection": (selection_table(trials), selection_columns()),
+        "comparison_by_accuracy": (by_accuracy_table(trials, table), by_accuracy_columns(parts)),
+    }
+
+
+def write_tables(tables: dict, folder: Path) -> dict[str, str]:
+    """Each table of `tables` (name -> (DataFrame, its columns)) as `<name>.csv` and `<name>.md`
+    in `folder`; returns name -> its Markdown."""
+    markdown = {}
+    for name, (frame, columns) in tables.items():
+        frame[columns].to_csv(folder / f"{name}.csv", index=False)
+        markdown[name] = to_markdown(frame, columns)
+        (folder / f"{name}.md").write_text(markdown[name])
+    return markdown
+
+
+def written_tables(folder: Path, tables: dict, markdown: dict) -> dict:
+    """write_report's keys for the tables: csv, markdown_path, markdown and table for the
+    comparison table (as before); selection_* and by_accuracy_* likewise for the others."""
+    keys = {"comparison": "", "selection": "selection_", "comparison_by_accuracy": "by_accuracy_"}
+    written = {}
+    for name, prefix in keys.items():
+        written[f"{prefix}csv"] = folder / f"{name}.csv"
+        written[f"{prefix}markdown_path"] = folder / f"{name}.md"
+        written[f"{prefix}markdown"] = markdown[name]
+        written[f"{prefix}table" if prefix else "table"] = tables[name][0]
+    return written
 
 
 def check_writable(folder: Path) -> None:
@@ -135,62 +191,6 @@ def staged(folder: Path):
             os.replace(path, folder / path.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-NOTES = {  # heading -> how to read the figures under it
-    "Metrics per cell": "Bars: the best trial of each cell (the table's row), the best cell "
-    "outlined in red; dots: every complete trial.",
-    "ASC against Hungarian accuracy": "Every complete trial: does the unsupervised score "
-    "(silhouette) pick the clusterings that match the labels?",
-    "Optimisation history": "Each cell's objective per trial, and the best so far.",
-    "Metrics against k": "Cells whose search covered several k.",
-}
-
-
-def draw_figures(trials: pd.DataFrame, folder: Path) -> list[page.Section]:
-    """The report figures from the trials table only, saved as PNG files in `folder`, as page
-    sections (headings from NOTES)."""
-    if figures.complete_trials(trials).empty:
-        return []
-
-    def save(figure, filename: str, caption: str) -> page.Figure:
-        return _save(figure, folder, filename, caption)
-
-    drawn = {
-        "Metrics per cell": [
-            save(figures.metric_bars(trials, metric), f"bar_{metric}.png", f"{metric} per cell")
-            for metric in METRIC_COLUMNS
-        ],
-        "ASC against Hungarian accuracy": [
-            save(
-                figures.asc_vs_hungarian(trials),
-                "asc_vs_hungarian_accuracy.png",
-                "ASC against Hungarian accuracy, every trial",
-            )
-        ],
-        "Optimisation history": [
-            save(
-                figures.optimisation_history(trials),
-                "optimisation_history.png",
-                "objective value per trial and best so far, per cell",
-            )
-        ],
-    }
-    if figures.searched_cells(trials):
-        drawn["Metrics against k"] = [
-            save(figures.k_sweep(trials, metric), f"k_{metric}.png", f"{metric} against k")
-            for metric in K_SWEEP_METRICS
-        ]
-    return [page.Section(heading, NOTES[heading], shown) for heading, shown in drawn.items()]
-
-
-def _save(figure, folder: Path, filename: str, caption: str) -> page.Figure:
-    """Save a figure as `folder/filename` (PNG) and close it."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    figures.close(figure)
-    (folder / filename).write_bytes(buffer.getvalue())
-    return page.Figure(filename, caption, buffer.getvalue())
 
 
 def cell_sections(tracking_uri: str, table: pd.DataFrame, folder: Path) -> list[page.CellSection]:
@@ -259,8 +259,8 @@ def _copy_pictures(
     return pictures
 
 
-def render_page(dataset, table, trials, sections, cells, tracking_uri) -> str:
-    """report.html's text: the meta lines, the comparison table, the figures, the cells."""
+def render_page(dataset, table, trials, tables, sections, cells, tracking_uri) -> str:
+    """report.html's text: the meta lines, the tables, the figures, the cells."""
     from clustering.study.storage import redact
 
     complete = len(figures.complete_trials(trials))
@@ -269,18 +269,14 @@ def render_page(dataset, table, trials, sections, cells, tracking_uri) -> str:
         f"{len(table)} cells, {len(trials)} trial runs ({complete} complete); objective: "
         f"{objectives}; read from MLflow store {redact(tracking_uri)}",
         f"Generated {time.strftime('%Y-%m-%d %H:%M %Z')} by "
-        f"`clustering-bench report --dataset {dataset}`; tables: comparison.csv, trials.csv.",
+        f"`clustering-bench report --dataset {dataset}`; tables: {', '.join(TABLE_FILES)}.",
     ]
-    parts = cell_parts(table)
-    shown = page.comparison(
-        table,
-        comparison_columns(parts),
-        METRIC_COLUMNS,
-        lower_is_better=LOWER_IS_BETTER,
-        link_parts=parts,
-    )
     return page.render(
-        title=f"clustering-bench: {dataset}", meta=meta, table=shown, sections=sections, cells=cells
+        title=f"clustering-bench: {dataset}",
+        meta=meta,
+        tables=tables,
+        sections=sections,
+        cells=cells,
     )
 
 
@@ -290,3 +286,45 @@ def folder_name(dataset: str) -> str:
         kind, _, path = dataset.partition(":")
         return f"{kind}-{Path(path).stem or 'data'}"
     return dataset
+
+
+def log_dataset_run(tracking_uri: str, table, selection, files: list[Path], step: int) -> str:
+    """The report's only write to MLflow: the dataset's run (tags clustering_bench.role =
+    dataset and dataset = its name; found among the cells' experiments, else created in the
+    experiment most of them are in) gets the selection table as metrics (`selection_metrics`,
+    at `step` = the complete trials, so their history follows the study) and `files` as
+    artifacts; a second report updates it. Returns its id; BenchError when the store refuses."""
+    from clustering.study.storage import redact
+
+    name = str(table["dataset"].iloc[0])
+    escaped = name.replace("'", "\\'")
+    query = f"tags.`{ROLE_TAG}` = '{DATASET_ROLE}' and tags.dataset = '{escaped}'"
+    timestamp = int(time.time() * 1000)
+    metrics = [
+        Metric(key, value, timestamp, step) for key, value in selection_metrics(selection).items()
+    ]
+    try:
+        client = MlflowClient(tracking_uri)
+        found = client.search_runs(
+            sorted(set(table["experiment_id"])),
+            query,
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if found:
+            run_id = found[0].info.run_id
+        else:
+            tags = {ROLE_TAG: DATASET_ROLE, "dataset": name, MLFLOW_RUN_NAME: f"{name} (dataset)"}
+            experiment_id = table["experiment_id"].mode().iloc[0]
+            run_id = client.create_run(experiment_id, tags=tags).info.run_id
+        client.log_batch(run_id, metrics=metrics)
+        for path in files:
+            client.log_artifact(run_id, str(path))
+        client.set_terminated(run_id)
+    except Exception as error:  # a read-only store, a refusing server: the report is not replaced
+        raise BenchError(
+            f"cannot log the dataset run of {name} to the MLflow tracking store "
+            f"{redact(tracking_uri)} ({reason(error)}); the report logs one run per dataset "
+            "there: pass --tracking-uri a store you can write"
+        ) from None
+    return run_id

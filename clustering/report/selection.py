@@ -1,0 +1,144 @@
+"""Choosing a trial, from the tidy trials table only (tables.trials_table: one row per trial run).
+
+Without the labels (the selection table, rows = the label-free criteria of the metrics
+registry): how well each criterion's ranking of every complete trial of every cell agrees with
+the label scores (Spearman), and what the trial it ranks first scores, beside the best trial
+(the oracle, chosen by Hungarian accuracy) and the median trial. With the labels (the
+by-accuracy table): each cell's best trial by Hungarian accuracy, beside the trial its own
+objective chose."""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from clustering.report.columns import (
+    LOWER_IS_BETTER,
+    SELECTION_CRITERIA,
+    SELECTION_SCORES,
+    by_accuracy_columns,
+    cell_parts,
+)
+
+ORACLE_SCORE = "hungarian"  # the SELECTION_SCORES entry that picks the oracle (best) trial
+
+
+def selection_columns() -> list[str]:
+    """selection.csv's columns: the criterion and the complete trials it scored; per label score
+    (hungarian, nmi) the Spearman correlation; then per label score the chosen trial's value
+    beside the oracle's and the median; the cell and trial number the criterion chose."""
+    columns = ["criterion", "trials"]
+    columns += [f"spearman_{short}" for short in SELECTION_SCORES]
+    for short in SELECTION_SCORES:
+        columns += [f"selected_{short}", f"oracle_{short}", f"median_{short}"]
+    return [*columns, "selected_cell", "selected_trial"]
+
+
+def selection_table(trials: pd.DataFrame, criteria=None) -> pd.DataFrame:
+    """One row per criterion (default SELECTION_CRITERIA, the registry's label-free objectives),
+    shape (len(criteria), len(selection_columns())), over the complete trials of `trials`:
+
+    trials: the trials with a finite value of the criterion. spearman_<score>: Spearman rank
+    correlation between the criterion and the label score (NaN below 2 trials or for a constant).
+    selected_<score>: the label score of the trial the criterion ranks first (its highest value;
+    its lowest for a lower-is-better criterion; the first in table order on ties). oracle_<score>:
+    that of the trial with the highest Hungarian accuracy. median_<score>: the score's median
+    over the complete trials. selected_cell, selected_trial: the trial chosen (None if none)."""
+    done = _complete(trials)
+    reference = _reference(done)
+    rows = [{"criterion": name, **_judge(done, name), **reference} for name in _criteria(criteria)]
+    return pd.DataFrame(rows, columns=selection_columns())
+
+
+def _criteria(criteria) -> list[str]:
+    return list(SELECTION_CRITERIA if criteria is None else criteria)
+
+
+def _complete(trials: pd.DataFrame) -> pd.DataFrame:
+    return trials[trials["state"] == "COMPLETE"]
+
+
+def _numbers(done: pd.DataFrame, column: str) -> pd.Series:
+    """The finite values of `column` as floats, NaN where missing (all NaN if no such column)."""
+    if column not in done:
+        return pd.Series(np.nan, index=done.index, dtype=float)
+    values = pd.to_numeric(done[column], errors="coerce").astype(float)
+    return values.where(np.isfinite(values))
+
+
+def spearman(x: pd.Series, y: pd.Series) -> float:
+    """Spearman's rank correlation of two aligned series over the rows where both are present
+    (Pearson's of their average ranks): 1 for the same order, -1 for the reverse; NaN below two
+    rows or when either is constant."""
+    both = pd.concat([x, y], axis=1).dropna()
+    if len(both) < 2:
+        return math.nan
+    return float(both.iloc[:, 0].rank().corr(both.iloc[:, 1].rank()))
+
+
+def _judge(done: pd.DataFrame, criterion: str) -> dict:
+    """A criterion's columns of the selection table (without the oracle and median)."""
+    values = _numbers(done, criterion)
+    if criterion in LOWER_IS_BETTER:
+        values = -values
+    values = values.dropna()
+    chosen = values.idxmax() if len(values) else None
+    row = {"trials": len(values)}
+    for short, score in SELECTION_SCORES.items():
+        row[f"spearman_{short}"] = spearman(values, _numbers(done, score))
+    for short, score in SELECTION_SCORES.items():
+        row[f"selected_{short}"] = math.nan if chosen is None else _numbers(done, score)[chosen]
+    row["selected_cell"] = None if chosen is None else done.at[chosen, "cell"]
+    row["selected_trial"] = None if chosen is None else int(done.at[chosen, "trial_number"])
+    return row
+
+
+def _reference(done: pd.DataFrame) -> dict:
+    """oracle_<score> (of the trial with the best Hungarian accuracy) and median_<score>."""
+    accuracy = _numbers(done, SELECTION_SCORES[ORACLE_SCORE]).dropna()
+    oracle = accuracy.idxmax() if len(accuracy) else None
+    row = {}
+    for short, score in SELECTION_SCORES.items():
+        values = _numbers(done, score)
+        row[f"oracle_{short}"] = math.nan if oracle is None else values[oracle]
+        row[f"median_{short}"] = float(values.median()) if values.notna().any() else math.nan
+    return row
+
+
+def selection_metrics(selection: pd.DataFrame) -> dict[str, float]:
+    """The selection table as MLflow metrics of the dataset run: `spearman_<score>.<criterion>`
+    and `selected_<score>.<criterion>` per criterion, `oracle_<score>` and `median_<score>` once;
+    NaN (not computable) left out."""
+    metrics = {}
+    for row in selection.itertuples(index=False):
+        for short in SELECTION_SCORES:
+            metrics[f"spearman_{short}.{row.criterion}"] = getattr(row, f"spearman_{short}")
+            metrics[f"selected_{short}.{row.criterion}"] = getattr(row, f"selected_{short}")
+    for short in SELECTION_SCORES:
+        for kind in ("oracle", "median"):
+            column = f"{kind}_{short}"
+            metrics[column] = selection[column].iloc[0] if len(selection) else math.nan
+    return {key: float(value) for key, value in metrics.items() if pd.notna(value)}
+
+
+def by_accuracy_table(trials: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's best complete trial by Hungarian accuracy (chosen with the labels; the first
+    on ties), one row per cell that has one, shape (cells, len(by_accuracy_columns(parts))):
+    the cell's parts, objective, complete trials, the trial's number, the trial the cell's own
+    objective chose (`best_trial` of `cells`, the comparison table), its k and metric columns."""
+    parts = cell_parts(cells)
+    columns = by_accuracy_columns(parts)
+    done = _complete(trials)
+    accuracy = _numbers(done, SELECTION_SCORES[ORACLE_SCORE])
+    scored = done[accuracy.notna()]
+    if scored.empty:
+        return pd.DataFrame(columns=columns)
+    best = scored.loc[accuracy[scored.index].groupby(scored["cell_run_id"], sort=False).idxmax()]
+    chosen = cells.set_index("run_id")["best_trial"]
+    table = best.assign(
+        trials=best["cell_run_id"].map(done.groupby("cell_run_id").size()),
+        objective_trial=best["cell_run_id"].map(chosen),
+    )
+    for column in ("trial_number", "objective_trial", "n_clusters"):
+        table[column] = pd.to_numeric(table[column], errors="coerce").astype("Int64")
+    return table[columns].sort_values(parts, ignore_index=True)

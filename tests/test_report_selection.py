@@ -1,0 +1,188 @@
+"""Choosing without labels, from real MLflow stores whose trials' scores are known: each
+label-free criterion's Spearman correlation with the label scores and what the trial it ranks
+first scores (selection.csv and .md, a section of report.html), the dataset's MLflow run holding
+them (created once, updated by the next report, never counted as a cell), each cell's best trial
+by Hungarian accuracy beside the one its objective chose, and the Pareto figure of a
+multi-objective cell."""
+
+import math
+
+import pandas as pd
+import pytest
+import report_store
+from mlflow.tracking import MlflowClient
+
+from clustering.metrics import METRICS
+from clustering.report.columns import DATASET_ROLE
+from clustering.report.write import write_report
+from clustering.tracking import ROLE_TAG
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def known(accuracy: float) -> dict:
+    """A trial's scores from its Hungarian accuracy: asc equal to it, dunn its negation, NMI
+    half of it (the same order), reference_asc the same for every trial (constant)."""
+    return {
+        "hungarian_accuracy": accuracy,
+        "nmi": accuracy / 2,
+        "asc": accuracy,
+        "dunn": -accuracy,
+        "reference_asc": 0.5,
+    }
+
+
+# raw x kmeans: trials 0, 1, 2 (its objective chose trial 2, the last); raw x gmm: trials 0, 1.
+KMEANS = [0.3, 0.9, 0.5]
+GMM = [0.7, 0.4]  # all five: median 0.5, best 0.9 (kmeans trial 1), worst 0.3 (kmeans trial 0)
+
+
+def known_store(folder) -> str:
+    return report_store.store(
+        folder,
+        [
+            {"clusterer": "kmeans", "trial_scores": [known(a) for a in KMEANS]},
+            {
+                "clusterer": "gmm",
+                "objective": "reference_asc",
+                "trial_scores": [known(a) for a in GMM],
+            },
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("selection")
+    return write_report(known_store(folder), "digits", folder / "out")
+
+
+def dataset_runs(tracking_uri: str) -> list:
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("digits")
+    return client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = '{DATASET_ROLE}'"
+    )
+
+
+def test_the_criteria_are_the_registrys_label_free_objectives_one_row_each(report):
+    selection = pd.read_csv(report["selection_csv"])
+    assert list(selection["criterion"]) == METRICS.names(objective=True, label_free=True)
+    assert set(selection["trials"]) == {5}  # every complete trial of both cells
+    assert report["selection_markdown_path"].read_text() == report["selection_markdown"]
+    assert report["selection_markdown"].startswith("| criterion | trials | spearman_hungarian |")
+    assert report["selection_csv"].parent == report["csv"].parent
+
+
+def test_a_criterion_equal_to_accuracy_correlates_1_and_chooses_the_best_trial(report):
+    asc = pd.read_csv(report["selection_csv"]).set_index("criterion").loc["asc"]
+    assert asc["spearman_hungarian"] == pytest.approx(1.0)
+    assert asc["spearman_nmi"] == pytest.approx(1.0)
+    assert asc["selected_hungarian"] == asc["oracle_hungarian"] == pytest.approx(0.9)
+    assert asc["selected_nmi"] == asc["oracle_nmi"] == pytest.approx(0.45)
+    assert (asc["selected_cell"], asc["selected_trial"]) == ("raw x kmeans", 1)
+    assert asc["median_hungarian"] == pytest.approx(0.5)
+    assert asc["median_nmi"] == pytest.approx(0.25)
+
+
+def test_its_negation_correlates_minus_1_and_chooses_the_worst_trial(report):
+    dunn = pd.read_csv(report["selection_csv"]).set_index("criterion").loc["dunn"]
+    assert dunn["spearman_hungarian"] == pytest.approx(-1.0)
+    assert dunn["spearman_nmi"] == pytest.approx(-1.0)
+    assert dunn["selected_hungarian"] == pytest.approx(min(KMEANS + GMM))
+    assert (dunn["selected_cell"], dunn["selected_trial"]) == ("raw x kmeans", 0)
+
+
+def test_a_constant_criterion_has_no_correlation(report):
+    constant = pd.read_csv(report["selection_csv"]).set_index("criterion").loc["reference_asc"]
+    assert math.isnan(constant["spearman_hungarian"]) and math.isnan(constant["spearman_nmi"])
+
+
+def test_the_page_shows_choosing_without_labels_and_the_by_accuracy_table(report):
+    page = report["html"].read_text()
+    assert "<h2>Choosing without labels</h2>" in page
+    assert '<table class="data selection">' in page
+    assert "<h2>Best trial per cell by Hungarian accuracy (uses the labels)</h2>" in page
+    assert '<table class="data by-accuracy">' in page
+    assert page.index("Comparison (best trial per cell") < page.index("Choosing without labels")
+
+
+def test_comparison_names_each_cells_objective(report):
+    comparison = pd.read_csv(report["csv"])
+    assert list(comparison.columns[:4]) == ["extractor", "clusterer", "objective", "trials"]
+    assert dict(zip(comparison["clusterer"], comparison["objective"], strict=True)) == {
+        "gmm": "reference_asc",
+        "kmeans": "asc",
+    }
+    assert "| raw | kmeans | asc | 3 |" in report["markdown"]
+
+
+def test_the_by_accuracy_table_picks_each_cells_most_accurate_trial(report):
+    table = pd.read_csv(report["by_accuracy_csv"]).set_index("clusterer")
+    assert report["by_accuracy_csv"].name == "comparison_by_accuracy.csv"
+    assert report["by_accuracy_markdown_path"].name == "comparison_by_accuracy.md"
+    assert table.loc["kmeans", "hungarian_accuracy"] == pytest.approx(max(KMEANS))
+    assert table.loc["kmeans", ["trial_number", "objective_trial", "trials"]].tolist() == [1, 2, 3]
+    assert table.loc["gmm", "hungarian_accuracy"] == pytest.approx(max(GMM))
+    assert table.loc["gmm", ["trial_number", "objective_trial", "n_clusters"]].tolist() == [
+        0,
+        1,
+        10,
+    ]
+
+
+def test_the_dataset_run_is_created_once_and_updated_by_the_next_report(tmp_path):
+    store = known_store(tmp_path)
+    first = write_report(store, "digits", tmp_path / "out")
+    runs = dataset_runs(store)
+    assert [run.info.run_id for run in runs] == [first["dataset_run_id"]]
+    metrics = runs[0].data.metrics
+    assert metrics["spearman_hungarian.asc"] == pytest.approx(1.0)
+    assert metrics["spearman_hungarian.dunn"] == pytest.approx(-1.0)
+    assert metrics["selected_hungarian.asc"] == pytest.approx(0.9)
+    assert metrics["selected_hungarian.dunn"] == pytest.approx(0.3)
+    assert metrics["oracle_hungarian"] == pytest.approx(0.9)
+    assert metrics["median_hungarian"] == pytest.approx(0.5)
+    assert "spearman_hungarian.reference_asc" not in metrics  # NaN: not computable
+    client = MlflowClient(store)
+    artifacts = sorted(f.path for f in client.list_artifacts(first["dataset_run_id"]))
+    assert artifacts == ["selection.csv", "selection.md"]
+    assert len(first["table"]) == 2  # the dataset run is no cell
+
+    experiment = client.get_experiment_by_name("digits").experiment_id
+    report_store.log_cell(
+        client, experiment, clusterer="minibatch_kmeans", trial_scores=[known(0.95)]
+    )
+    second = write_report(store, "digits", tmp_path / "out")
+    runs = dataset_runs(store)
+    assert [run.info.run_id for run in runs] == [first["dataset_run_id"]]
+    assert second["dataset_run_id"] == first["dataset_run_id"]
+    assert runs[0].data.metrics["oracle_hungarian"] == pytest.approx(0.95)
+    history = client.get_metric_history(first["dataset_run_id"], "oracle_hungarian")
+    assert sorted((m.step, m.value) for m in history) == [(5, 0.9), (6, 0.95)]
+    assert len(second["table"]) == 3
+    assert len(second["trials"]) == 6
+
+
+def test_a_multi_objective_cell_gets_its_pareto_figure(tmp_path):
+    store = report_store.store(
+        tmp_path,
+        [
+            {
+                "clusterer": "kmeans",
+                "objective": "asc,dunn",
+                "trial_scores": [{"asc": 0.2, "dunn": 0.9}, {"asc": 0.5, "dunn": 0.1}] * 2,
+                "cell_tags": {"pareto_trials": "0,1"},
+            },
+            {"clusterer": "gmm", "objective": "asc"},
+        ],
+    )
+    written = write_report(store, "digits", tmp_path / "out")
+    folder = written["html"].parent
+    figure = folder / "pareto_raw-kmeans.png"
+    assert figure.read_bytes().startswith(PNG_MAGIC)
+    assert figure in written["figures"]
+    assert sorted(path.name for path in folder.glob("pareto_*.png")) == [figure.name]
+    page = written["html"].read_text()
+    assert "<h2>Pareto fronts</h2>" in page
+    assert "<code>pareto_raw-kmeans.png</code>" in page
