@@ -183,6 +183,8 @@ def command_report(args) -> int:
     written = write_report(resolve_tracking_uri(args.tracking_uri), args.dataset, args.out)
     if not args.quiet:
         print(written["markdown"], end="")
+        print("\nChoosing without labels: the trial each criterion selects\n")
+        print(written["selection_markdown"], end="")
         print(f"\nwrote {written['csv']}, {written['markdown_path']}, {written['trials_csv']}, "
               f"{len(written['figures'])} figures, {len(written['pictures'])} cell pictures and "
               f"{written['html']} in {written['seconds']:.1f} s")
@@ -231,8 +233,9 @@ def configure_logging(quiet: bool, worker: bool = False) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow resets its logger on import
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retries: we report the outcome
-    # 3 also drops TensorFlow's C++ error lines (a harmless tf.data one on every Keras run)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if quiet else "2")
+    # 3: TensorFlow's C++ lines stay hidden (a harmless tf.data "error" on every Keras run);
+    # its Python errors still raise. TF_CPP_MIN_LOG_LEVEL=0 shows them all.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # an unreachable tracking server fails in seconds, not minutes; workers retry on their own
     for name, value in MLFLOW_CLIENT_DEFAULTS.items():
         os.environ.setdefault(name, value)

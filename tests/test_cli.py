@@ -157,6 +157,7 @@ def test_report_writes_one_row_per_cell(digits_run, tmp_path, capsys):
         "extractor",
         "reducer",
         "clusterer",
+        "objective",
         "trials",
         "asc",
         "dunn",
@@ -169,7 +170,8 @@ def test_report_writes_one_row_per_cell(digits_run, tmp_path, capsys):
     assert sorted(table["clusterer"]) == ["kmeans", "minibatch_kmeans"]
     assert (table["hungarian_accuracy"] > 0.5).all()
     printed = capsys.readouterr().out
-    assert "| raw | none | kmeans |" in printed
+    assert "| raw | none | kmeans | reference_asc |" in printed
+    assert "Choosing without labels" in printed
     assert (out / "digits" / "comparison.md").read_text() in printed
 
 
