@@ -1,6 +1,6 @@
 """Speed and memory benchmarks of clustering-bench's kernels against their references.
 
-    python -m benchmarks                  # full run, ~3 min on 2 idle cores -> results/benchmarks.*
+    python -m benchmarks --data-dir DIR   # full run, ~3 min on 2 idle cores -> reports/benchmarks.*
     python -m benchmarks --quick --out /tmp/bench    # tiny sizes, seconds (a smoke test)
 
 Every comparison runs ours and the reference alternately (A, B, A, B, ...) in one process, on the

@@ -1,4 +1,4 @@
-"""The benchmark runner: `python -m benchmarks [--quick] [--out results]` from the repository root.
+"""The benchmark runner: `python -m benchmarks [--quick] [--out DIR]` from the repository root.
 
 Runs the comparisons of `benchmarks.cases` in order (K-means, the metrics at n = 10,000 on MNIST and
 on CIFAR-sized synthetic data, the scaling table, peak memory in child processes), prints each
@@ -18,7 +18,6 @@ from benchmarks import cases, memory, report
 from benchmarks.timing import gemm_rate, load_average, machine
 
 _ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = _ROOT.parent / "shared" / "data" / "mnist"
 
 FULL = {"n": 10_000, "d": 1024, "sizes": [2_500, 5_000, 10_000, 20_000, 40_000],
         "reference_limit": 20_000, "memory_n": 60_000, "kmeans_repeats": 5, "repeats": 5}
@@ -31,10 +30,11 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes (n=400, scaling 200..800, one memory child): a smoke "
                              "run of a few seconds")
-    parser.add_argument("--out", type=Path, default=_ROOT / "results",
-                        help="folder for benchmarks.md and benchmarks.json (default results/)")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                        help="MNIST IDX files (default ../shared/data/mnist beside the repo)")
+    parser.add_argument("--out", type=Path, default=_ROOT / "reports",
+                        help="folder for benchmarks.md and benchmarks.json (default reports/; "
+                        "the committed figures are in results/)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder of MNIST's IDX test files (default: Keras's cache folder)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="interleaved rounds for the metrics at n=10,000 (default 5)")
     parser.add_argument("--kmeans-repeats", type=int, default=None,
@@ -175,7 +175,7 @@ def _notes(record: dict) -> list[str]:
     if n_memory:
         notes.append(f"The {n_memory[0]['n']:,}-image memory run uses MNIST's 10,000 test images "
                      "repeated, each copy moved by Gaussian noise of scale 0.02 (only the test "
-                     "set is in ../shared/data); its labels are the digits.")
+                     "set is used); its labels are the digits.")
     notes.append("Labels for the metrics: the digit labels (MNIST) and the generating clusters "
                  "(synthetic), 10 clusters each.")
     missed = [t["claim"] for t in report.targets(record) if not t["met"]]

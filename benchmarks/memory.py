@@ -24,7 +24,9 @@ _ROOT = Path(__file__).resolve().parent.parent
 def measure(metric: str, source: str, n: int, d: int, data_dir, timeout: float = 900) -> dict:
     """Run the child for one metric call; returns its JSON record (raises on failure)."""
     command = [sys.executable, "-m", "benchmarks.memory", "--metric", metric, "--source", source,
-               "--n", str(n), "--d", str(d), "--data-dir", str(data_dir)]
+               "--n", str(n), "--d", str(d)]
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
     done = subprocess.run(command, cwd=_ROOT, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"memory child failed ({' '.join(command[1:])}): {done.stderr[-2000:]}")

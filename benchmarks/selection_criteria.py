@@ -29,8 +29,6 @@ from clustering import metrics as m
 from clustering.metrics import generalisation, stability
 from clustering.metrics.internal import asc_and_dunn
 
-_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = _ROOT.parent / "shared" / "data" / "mnist"
 K = 10
 
 
@@ -221,8 +219,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=DEFAULT_DATA_DIR,
-        help="MNIST IDX files (default ../shared/data/mnist beside the repo)",
+        default=None,
+        help="folder of MNIST's IDX test files (default: Keras's cache folder)",
     )
     parser.add_argument("--limit", type=int, default=None, help="a stratified subset of images")
     parser.add_argument("--seed", type=int, default=0)

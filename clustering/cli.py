@@ -47,11 +47,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="class-stratified subset of N images")
     parser.add_argument("--color", action="store_true", default=None, help="keep RGB channels")
     parser.add_argument("--extractors", "--extractor", dest="extractors", type=_names,
-                        help="comma list or 'all' (default)")
+                        help="comma list or 'all' (default raw,dense_ae)")
     parser.add_argument("--reducers", "--reducer", dest="reducers", type=_names,
                         help="comma list or 'all' (default none,umap)")
     parser.add_argument("--clusterers", "--clusterer", dest="clusterers", type=_names,
-                        help="comma list or 'all' (default)")
+                        help="comma list or 'all' (default kmeans,gmm)")
     parser.add_argument("--trials", type=int, help="complete trials per cell (default 3)")
     parser.add_argument("--objective",
                         help=f"one of {', '.join(METRICS.objectives())}, or several label-free "

@@ -75,6 +75,17 @@ def postgres():
     server.close()
 
 
+SERVICE_FIXTURES = {"postgres", "mlflow_server"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses a service fixture is marked `services` (and `slow`)."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+            item.add_marker(pytest.mark.slow)
+
+
 _EARLY = {}
 
 

@@ -19,6 +19,8 @@ from clustering.errors import BenchError
 from clustering.extractors import EXTRACTORS, TrainingDiverged
 from clustering.extractors.keras_base import epoch_hooks
 
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
+
 NAMES = EXTRACTORS.names()
 LEARNED = [name for name in NAMES if EXTRACTORS.get(name).learned]
 CONVOLUTIONAL = [name for name in LEARNED if name != "dense_ae"]

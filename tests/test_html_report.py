@@ -25,6 +25,8 @@ from clustering.report.columns import (
 from clustering.report.write import TABLE_FILES
 from clustering.tracking import ROLE_TAG
 
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"  # kept after the run (gitignored)
 FIGURES = [
@@ -305,6 +307,7 @@ def headless(browser: str, profile: Path, *args: str) -> subprocess.CompletedPro
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.services
 def test_report_opens_in_headless_chromium_with_every_image_loaded(k_report, tmp_path):
     browser = chromium()
     if browser is None:

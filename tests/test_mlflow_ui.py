@@ -13,6 +13,8 @@ from clustering.cli import main
 from clustering.report.columns import METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
 
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
+
 TRIALS = 2
 CLUSTERERS = ["kmeans", "minibatch_kmeans"]
 

@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from clustering.tracking import ROLE_TAG
+
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
 PROJECT = Path(__file__).resolve().parent.parent / "mlproject"
 

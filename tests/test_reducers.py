@@ -18,6 +18,8 @@ from clustering.reducers import REDUCERS
 from clustering.reducers.pca import PCA
 from clustering.reducers.umap import UMAP
 
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
+
 NAMES = REDUCERS.names()
 N_TRAIN = 1500
 

@@ -8,6 +8,8 @@ from clustering import data, reference
 from clustering.cache import FeatureCache, cache_key
 from clustering.errors import BenchError
 
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
+
 PREPROCESSING = {"color": False}
 
 

@@ -4,8 +4,8 @@ that the feature cache keeps, and the figures drawn for raw pixels."""
 import numpy as np
 import pytest
 
-from clustering import pipeline
 from clustering import data as datasets
+from clustering import pipeline
 from clustering.cache import FeatureCache
 from clustering.report import pictures
 from clustering.study.cell import Cell

@@ -11,6 +11,8 @@ from clustering import data, metrics, reference
 from clustering.errors import BenchError
 from clustering.metrics import METRICS, generalisation, reference_asc, reference_dunn, stability
 
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
+
 K = 10
 
 

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import optuna
+import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from test_workers import (
@@ -20,6 +21,8 @@ from test_workers import (
     start,
     state_of,
 )
+
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
 
 def test_a_sigkilled_run_is_closed_and_completed_by_the_next_run(tmp_path, large_mnist):

@@ -20,6 +20,8 @@ from clustering.cli import main
 from clustering.study.storage import make_storage
 from clustering.tracking import ROLE_TAG, STUDY_TAG, WORKER_TAG
 
+pytestmark = pytest.mark.slow  # see pyproject.toml's markers
+
 CLI = [sys.executable, "-m", "clustering.cli"]
 FAST_FAULTS = ["--heartbeat-interval", "1", "--grace-period", "5", "--retries", "2"]
 
