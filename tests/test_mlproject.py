@@ -24,7 +24,7 @@ def test_mlflow_run_logs_cells_under_the_project_run(tmp_path):
     result = subprocess.run(
         [mlflow, "run", str(PROJECT), "--env-manager", "local", "--experiment-name", "digits",
          "-P", "dataset=digits", "-P", "trials=2", "-P", "extractors=raw",
-         "-P", "clusterers=kmeans,minibatch_kmeans"],
+         "-P", "reducers=none", "-P", "clusterers=kmeans,minibatch_kmeans"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -43,3 +43,39 @@ def test_mlflow_run_logs_cells_under_the_project_run(tmp_path):
     assert len(trials) == 4
     cell_ids = {run.info.run_id for run in cells}
     assert all(run.data.tags["mlflow.parentRunId"] in cell_ids for run in trials)
+
+
+def test_mlflow_run_after_a_plain_run_resumes_its_cells_in_the_folder_it_was_started_from(
+    tmp_path,
+):
+    """A plain `run`, then `mlflow run` from the same folder with no store given: both use
+    that folder's stores and cache, the project run resumes the same study and cell run in
+    the dataset's experiment, and nothing is written inside the project folder."""
+    bin_dir = Path(sys.executable).parent
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    cell = ["--extractors", "raw", "--reducers", "none", "--clusterers", "kmeans"]
+    plain = subprocess.run(
+        [str(bin_dir / "clustering-bench"), "--quiet", "run", *cell, "--trials", "2"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    before = sorted(path.name for path in PROJECT.iterdir())
+    mlflow = shutil.which("mlflow", path=str(bin_dir)) or "mlflow"
+    project = subprocess.run(
+        [mlflow, "run", str(PROJECT), "--env-manager", "local", "--experiment-name", "digits",
+         "-P", "extractors=raw", "-P", "reducers=none", "-P", "clusterers=kmeans",
+         "-P", "trials=3"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert project.returncode == 0, project.stderr[-2000:]
+    assert sorted(path.name for path in PROJECT.iterdir()) == before
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("digits")
+    runs = client.search_runs([experiment.experiment_id])
+    cells = [run for run in runs if run.data.tags.get(ROLE_TAG) == "cell"]
+    trials = [run for run in runs if run.data.tags.get(ROLE_TAG) == "trial"]
+    assert len(cells) == 1 and cells[0].data.metrics["trials_complete"] == 3
+    assert sorted(int(run.data.tags["optuna.trial_number"]) for run in trials) == [0, 1, 2]
+    assert {run.data.tags["mlflow.parentRunId"] for run in trials} == {cells[0].info.run_id}
+    assert (tmp_path / ".feature-cache").is_dir()
