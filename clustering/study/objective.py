@@ -142,11 +142,11 @@ class Objective:
         for name, value in zip(cell.objectives, values, strict=True):
             if not np.isfinite(value):
                 raise FloatingPointError(f"objective {name} is {value}")
+        shown = dict.fromkeys([*cell.objectives, "hungarian_accuracy"])
         logger.info(
-            "%s: %s hungarian_accuracy=%.4f (%.1f s)",
+            "%s: %s (%.1f s)",
             label,
-            " ".join(f"{name}={scores[name]:.4f}" for name in cell.objectives),
-            scores["hungarian_accuracy"],
+            " ".join(f"{name}={scores[name]:.4f}" for name in shown),
             scores["fit_seconds"] + scores["metric_seconds"],
         )
         return float(values[0]) if len(values) == 1 else [float(value) for value in values]
