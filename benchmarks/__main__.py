@@ -19,34 +19,76 @@ from benchmarks.timing import gemm_rate, load_average, machine
 
 _ROOT = Path(__file__).resolve().parent.parent
 
-FULL = {"n": 10_000, "d": 1024, "sizes": [2_500, 5_000, 10_000, 20_000, 40_000],
-        "reference_limit": 20_000, "memory_n": 60_000, "kmeans_repeats": 5, "repeats": 5}
-QUICK = {"n": 400, "d": 64, "sizes": [200, 400, 800], "reference_limit": 400,
-         "memory_n": 2_000, "kmeans_repeats": 1, "repeats": 1}
+FULL = {
+    "n": 10_000,
+    "d": 1024,
+    "sizes": [2_500, 5_000, 10_000, 20_000, 40_000],
+    "reference_limit": 20_000,
+    "memory_n": 60_000,
+    "kmeans_repeats": 5,
+    "repeats": 5,
+}
+QUICK = {
+    "n": 400,
+    "d": 64,
+    "sizes": [200, 400, 800],
+    "reference_limit": 400,
+    "memory_n": 2_000,
+    "kmeans_repeats": 1,
+    "repeats": 1,
+}
 
 
 def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes (n=400, scaling 200..800, one memory child): a smoke "
-                             "run of a few seconds")
-    parser.add_argument("--out", type=Path, default=_ROOT / "reports",
-                        help="folder for benchmarks.md and benchmarks.json (default reports/; "
-                        "the committed figures are in results/)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder of MNIST's IDX test files (default: Keras's cache folder)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="interleaved rounds for the metrics at n=10,000 (default 5)")
-    parser.add_argument("--kmeans-repeats", type=int, default=None,
-                        help="interleaved rounds for K-means (default 5)")
-    parser.add_argument("--sizes", default=None,
-                        help="comma list of n for the scaling table (default 2500,...,40000)")
-    parser.add_argument("--reference-limit", type=int, default=None,
-                        help="largest n at which the references and the floor run (default "
-                             "20000; they need n x n floats)")
-    parser.add_argument("--memory-n", type=int, default=None,
-                        help="n of the dunn peak-memory run on tiled MNIST (default 60000; "
-                             "0 skips it)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes (n=400, scaling 200..800, one memory child): a smoke run of a few seconds",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=_ROOT / "reports",
+        help="folder for benchmarks.md and benchmarks.json (default reports/; "
+        "the committed figures are in results/)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder of MNIST's IDX test files (default: Keras's cache folder)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="interleaved rounds for the metrics at n=10,000 (default 5)",
+    )
+    parser.add_argument(
+        "--kmeans-repeats",
+        type=int,
+        default=None,
+        help="interleaved rounds for K-means (default 5)",
+    )
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        help="comma list of n for the scaling table (default 2500,...,40000)",
+    )
+    parser.add_argument(
+        "--reference-limit",
+        type=int,
+        default=None,
+        help="largest n at which the references and the floor run (default "
+        "20000; they need n x n floats)",
+    )
+    parser.add_argument(
+        "--memory-n",
+        type=int,
+        default=None,
+        help="n of the dunn peak-memory run on tiled MNIST (default 60000; 0 skips it)",
+    )
     args = parser.parse_args(argv)
     settings = dict(QUICK if args.quick else FULL)
     for key in ("repeats", "kmeans_repeats", "reference_limit", "memory_n"):
@@ -67,13 +109,18 @@ def main(argv=None) -> int:
         print(f"[{time.perf_counter() - started:6.1f} s] {text}", flush=True)
 
     record = {
-        "command": shlex.join(["python", "-m", "benchmarks",
-                               *(sys.argv[1:] if argv is None else argv)]),
+        "command": shlex.join(
+            ["python", "-m", "benchmarks", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "settings": s,
         "machine": machine(),
         "load_average": {"start": load_average()},
-        "kmeans": [], "metrics": [], "scaling": [], "memory": [], "notes": [],
+        "kmeans": [],
+        "metrics": [],
+        "scaling": [],
+        "memory": [],
+        "notes": [],
     }
     say(f"load average {record['load_average']['start']}; settings {s}")
     mnist = ("MNIST test", *cases.mnist(args.data_dir, limit=s["n"]))
@@ -108,11 +155,13 @@ def _kmeans(record, data, s, say) -> None:
             row = cases.kmeans(X, name, dtype=dtype, n_clusters=10, repeats=s["kmeans_repeats"])
             row["load_average"] = load_average()
             record["kmeans"].append(row)
-            say(f"KMeans {name} {dtype}: ours {row['ours']['median_s']:.3f} s, sklearn "
+            say(
+                f"KMeans {name} {dtype}: ours {row['ours']['median_s']:.3f} s, sklearn "
                 f"{row['reference']['median_s']:.3f} s, ratio {row['ratio']:.2f}, n_iter "
                 f"{row['n_iter']}/{row['reference_n_iter']}, labels identical "
                 f"{row['labels_identical']}, inertia rel. diff {row['inertia_rel_diff']:.1e}; "
-                f"load {row['load_average']}")
+                f"load {row['load_average']}"
+            )
 
 
 def _gemm_rates(record, say) -> dict:
@@ -121,8 +170,10 @@ def _gemm_rates(record, say) -> dict:
     rates = record["machine"].setdefault("gemm_gflops", {"float64": 0.0, "float32": 0.0})
     for dtype in rates:
         rates[dtype] = max(rates[dtype], gemm_rate(dtype, repeats=5))
-    say(f"matrix multiply (2048 x 1024 x 2048, best so far): float64 {rates['float64']:.0f} "
-        f"GFLOP/s, float32 {rates['float32']:.0f} GFLOP/s")
+    say(
+        f"matrix multiply (2048 x 1024 x 2048, best so far): float64 {rates['float64']:.0f} "
+        f"GFLOP/s, float32 {rates['float32']:.0f} GFLOP/s"
+    )
     return rates
 
 
@@ -132,11 +183,13 @@ def _metrics(record, data, s, say) -> None:
         for r in cases.metrics(X, y, name, repeats=s["repeats"]):
             r["load_average"] = load_average()
             record["metrics"].append(r)
-            say(f"{r['metric']} {name} n={r['n']}: ours {r['ours']['median_s']:.3f} s, "
+            say(
+                f"{r['metric']} {name} n={r['n']}: ours {r['ours']['median_s']:.3f} s, "
                 f"{r['reference_name']} {r['reference']['median_s']:.3f} s, ratio "
                 f"{r['ratio']:.2f}, floor {r['floor']['median_s']:.3f} s (ours/floor "
                 f"{r['floor_ratio']:.2f}), rel. diff {r['rel_diff']:.1e}; "
-                f"load {r['load_average']}")
+                f"load {r['load_average']}"
+            )
 
 
 def _scaling(record, s, say) -> None:
@@ -144,8 +197,10 @@ def _scaling(record, s, say) -> None:
     for n in s["sizes"]:
         rows = cases.scaling([n], s["d"], reference_limit=s["reference_limit"], known=known)
         record["scaling"] += rows
-        say(f"scaling n={n}: asc {rows[0]['asc_s']:.2f} s, dunn {rows[0]['dunn_s']:.2f} s; "
-            f"load {load_average()}")
+        say(
+            f"scaling n={n}: asc {rows[0]['asc_s']:.2f} s, dunn {rows[0]['dunn_s']:.2f} s; "
+            f"load {load_average()}"
+        )
     print(report.scaling_table(record["scaling"]), flush=True)
 
 
@@ -156,8 +211,10 @@ def _memory(record, s, args, say) -> None:
     for metric, source, n, d in runs:
         row = memory.measure(metric, source, n, d, args.data_dir)
         record["memory"].append(row)
-        say(f"memory {metric} {source} {n}x{row['d']}: peak RSS {row['peak_rss_mib']:.0f} MiB, "
-            f"extra {row['extra_mib']:.0f} MiB, {row['seconds']:.1f} s")
+        say(
+            f"memory {metric} {source} {n}x{row['d']}: peak RSS {row['peak_rss_mib']:.0f} MiB, "
+            f"extra {row['extra_mib']:.0f} MiB, {row['seconds']:.1f} s"
+        )
 
 
 def _warm_up(X, labels) -> None:
@@ -173,22 +230,31 @@ def _notes(record: dict) -> list[str]:
     notes = []
     n_memory = [r for r in record["memory"] if r["source"] == "mnist" and r["n"] > 10_000]
     if n_memory:
-        notes.append(f"The {n_memory[0]['n']:,}-image memory run uses MNIST's 10,000 test images "
-                     "repeated, each copy moved by Gaussian noise of scale 0.02 (only the test "
-                     "set is used); its labels are the digits.")
-    notes.append("Labels for the metrics: the digit labels (MNIST) and the generating clusters "
-                 "(synthetic), 10 clusters each.")
+        notes.append(
+            f"The {n_memory[0]['n']:,}-image memory run uses MNIST's 10,000 test images "
+            "repeated, each copy moved by Gaussian noise of scale 0.02 (only the test "
+            "set is used); its labels are the digits."
+        )
+    notes.append(
+        "Labels for the metrics: the digit labels (MNIST) and the generating clusters "
+        "(synthetic), 10 clusters each."
+    )
     missed = [t["claim"] for t in report.targets(record) if not t["met"]]
     if missed:
-        notes.append("Not met in this run: " + "; ".join(missed) + ". The ratios are as "
-                     "measured, against unmodified references.")
+        notes.append(
+            "Not met in this run: " + "; ".join(missed) + ". The ratios are as "
+            "measured, against unmodified references."
+        )
     for r in record["metrics"]:
         if r.get("ratio", 0) <= r["target"] or "gemm_bound_s" not in r:
             continue
         goal, bound = r["target"] * r["reference"]["median_s"], r["gemm_bound_s"]
-        verdict = ("below what the arithmetic alone takes on this machine, so out of reach for an "
-                   "exact float64 kernel here" if goal < bound else
-                   "above the arithmetic bound: the gap is overhead or load")
+        verdict = (
+            "below what the arithmetic alone takes on this machine, so out of reach for an "
+            "exact float64 kernel here"
+            if goal < bound
+            else "above the arithmetic bound: the gap is overhead or load"
+        )
         notes.append(
             f"{r['metric']} on {r['data']}: {r['target']}x would be {goal:.2f} s. The pairs it "
             f"computes ({r['pairs_computed']:.0%}) once each are "
@@ -197,7 +263,8 @@ def _notes(record: dict) -> list[str]:
             f"measured matrix-multiply rate ({verdict}); ours took {r['ours']['median_s']:.2f} s "
             f"= {r['ours']['median_s'] / bound:.2f}x that bound, and {r['floor_ratio']:.2f}x the "
             f"floor X @ X.T, where {r['reference_name']} took "
-            f"{r['reference_floor_ratio']:.2f}x it.")
+            f"{r['reference_floor_ratio']:.2f}x it."
+        )
     return notes
 
 

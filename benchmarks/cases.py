@@ -74,8 +74,9 @@ def tiled(X: np.ndarray, labels: np.ndarray, n: int, seed: int = 0, jitter: floa
 # --- comparisons ---------------------------------------------------------------------------------
 
 
-def kmeans(X, data: str, *, dtype, n_clusters: int, repeats: int, max_iter: int = 300,
-           seed: int = 0) -> dict:
+def kmeans(
+    X, data: str, *, dtype, n_clusters: int, repeats: int, max_iter: int = 300, seed: int = 0
+) -> dict:
     """Our KMeans vs scikit-learn's KMeans(algorithm="lloyd"): same explicit initial centres,
     tol=0 (both run to strict convergence or max_iter), same dtype."""
     from sklearn.cluster import KMeans as Reference
@@ -210,21 +211,22 @@ def scaling(sizes, d: int, *, reference_limit: int, known: dict | None = None) -
             rows = known[n]
         else:
             X, labels = synthetic(n, d)
-            rows = metrics(X, labels, f"synthetic {d}", repeats=1,
-                           references=n <= reference_limit)
+            rows = metrics(X, labels, f"synthetic {d}", repeats=1, references=n <= reference_limit)
             del X
         asc_row, dunn_row = rows
-        table.append({
-            "n": n,
-            "d": d,
-            "asc_s": asc_row["ours"]["median_s"],
-            "silhouette_score_s": asc_row.get("reference", {}).get("median_s"),
-            "dunn_s": dunn_row["ours"]["median_s"],
-            "validclust_s": dunn_row.get("reference", {}).get("median_s"),
-            "floor_s": asc_row.get("floor", {}).get("median_s"),
-            "asc_ratio": asc_row.get("ratio"),
-            "dunn_ratio": dunn_row.get("ratio"),
-            "exact": all(row.get("exact", True) for row in rows),
-            "reference_matrix_gb": n * n * 8 / 1e9,
-        })
+        table.append(
+            {
+                "n": n,
+                "d": d,
+                "asc_s": asc_row["ours"]["median_s"],
+                "silhouette_score_s": asc_row.get("reference", {}).get("median_s"),
+                "dunn_s": dunn_row["ours"]["median_s"],
+                "validclust_s": dunn_row.get("reference", {}).get("median_s"),
+                "floor_s": asc_row.get("floor", {}).get("median_s"),
+                "asc_ratio": asc_row.get("ratio"),
+                "dunn_ratio": dunn_row.get("ratio"),
+                "exact": all(row.get("exact", True) for row in rows),
+                "reference_matrix_gb": n * n * 8 / 1e9,
+            }
+        )
     return table

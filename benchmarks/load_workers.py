@@ -32,8 +32,13 @@ def phase(name: str, command: list[str], storage: str, tracking: str) -> dict:
     from clustering.tracking import ROLE_TAG, STUDY_TAG
 
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     seconds = time.perf_counter() - started
     output = result.stdout + result.stderr
     storage = make_storage(storage)
@@ -42,24 +47,37 @@ def phase(name: str, command: list[str], storage: str, tracking: str) -> dict:
     trials = study.get_trials()
     states = Counter(trial.state.name for trial in trials)
     ended = [trial for trial in trials if trial.datetime_complete is not None]
-    span = (max(t.datetime_complete for t in ended) - min(t.datetime_start for t in ended)
-            if ended else None)
+    span = (
+        max(t.datetime_complete for t in ended) - min(t.datetime_start for t in ended)
+        if ended
+        else None
+    )
     client = MlflowClient(tracking)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]
     runs = client.search_runs(
-        experiments, max_results=5000,
+        experiments,
+        max_results=5000,
         filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study.study_name}'",
     )
     statuses = Counter(run.info.status for run in runs)
-    errors = [line for line in output.splitlines()
-              if "error" in line.lower() or "Traceback" in line or "failed" in line]
-    return {"phase": name, "exit": result.returncode, "seconds": seconds,
-            "trial_span": span.total_seconds() if span else float("nan"),
-            "complete": states["COMPLETE"], "failed_trials": states["FAIL"],
-            "other_trials": sum(states.values()) - states["COMPLETE"] - states["FAIL"],
-            "finished_runs": statuses["FINISHED"],
-            "failed_runs": sum(statuses.values()) - statuses["FINISHED"],
-            "error_lines": len(errors), "first_error": errors[0] if errors else ""}
+    errors = [
+        line
+        for line in output.splitlines()
+        if "error" in line.lower() or "Traceback" in line or "failed" in line
+    ]
+    return {
+        "phase": name,
+        "exit": result.returncode,
+        "seconds": seconds,
+        "trial_span": span.total_seconds() if span else float("nan"),
+        "complete": states["COMPLETE"],
+        "failed_trials": states["FAIL"],
+        "other_trials": sum(states.values()) - states["COMPLETE"] - states["FAIL"],
+        "finished_runs": statuses["FINISHED"],
+        "failed_runs": sum(statuses.values()) - statuses["FINISHED"],
+        "error_lines": len(errors),
+        "first_error": errors[0] if errors else "",
+    }
 
 
 def main(argv=None) -> int:
@@ -75,37 +93,70 @@ def main(argv=None) -> int:
     postgres, mlflow = Postgres(bindir), MlflowServer(workers=2)
     try:
         mlflow.wait()
-        cell = ["--dataset", "digits", "--extractors", "raw", "--clusterers", "kmeans",
-                "--trials", str(total), "--no-cache", "--tracking-uri", mlflow.uri]
+        cell = [
+            "--dataset",
+            "digits",
+            "--extractors",
+            "raw",
+            "--clusterers",
+            "kmeans",
+            "--trials",
+            str(total),
+            "--no-cache",
+            "--tracking-uri",
+            mlflow.uri,
+        ]
         cli = [sys.executable, "-m", "clustering.cli", "--quiet"]
         many = postgres.create_database("many")
         one = postgres.create_database("one")
         rows = [
-            phase(f"{args.workers} workers", [*cli, "run", "--workers", str(args.workers), *cell,
-                                              "--storage", many], many, mlflow.uri),
-            phase("1 worker", [*cli, "worker", *cell, "--seed", "1", "--storage", one],
-                  one, mlflow.uri),
+            phase(
+                f"{args.workers} workers",
+                [*cli, "run", "--workers", str(args.workers), *cell, "--storage", many],
+                many,
+                mlflow.uri,
+            ),
+            phase(
+                "1 worker",
+                [*cli, "worker", *cell, "--seed", "1", "--storage", one],
+                one,
+                mlflow.uri,
+            ),
         ]
     finally:
         mlflow.close()
         postgres.close()
-    print(f"\n{total} trials of raw x kmeans on digits (1,797 images), PostgreSQL + MLflow server "
-          f"on 127.0.0.1, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print("wall s: the whole command (process start-up included); trials s: first trial start to "
-          "last trial end")
-    print(f"{'phase':<10} {'exit':>4} {'wall s':>7} {'trials s':>8} {'complete':>8} "
-          f"{'finished runs':>13} {'failed trials':>13} {'failed runs':>11} {'error lines':>11}")
+    print(
+        f"\n{total} trials of raw x kmeans on digits (1,797 images), PostgreSQL + MLflow server "
+        f"on 127.0.0.1, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        "wall s: the whole command (process start-up included); trials s: first trial start to "
+        "last trial end"
+    )
+    print(
+        f"{'phase':<10} {'exit':>4} {'wall s':>7} {'trials s':>8} {'complete':>8} "
+        f"{'finished runs':>13} {'failed trials':>13} {'failed runs':>11} {'error lines':>11}"
+    )
     for row in rows:
-        print(f"{row['phase']:<10} {row['exit']:>4} {row['seconds']:>7.1f} "
-              f"{row['trial_span']:>8.1f} {row['complete']:>8} {row['finished_runs']:>13} "
-              f"{row['failed_trials']:>13} {row['failed_runs']:>11} {row['error_lines']:>11}")
+        print(
+            f"{row['phase']:<10} {row['exit']:>4} {row['seconds']:>7.1f} "
+            f"{row['trial_span']:>8.1f} {row['complete']:>8} {row['finished_runs']:>13} "
+            f"{row['failed_trials']:>13} {row['failed_runs']:>11} {row['error_lines']:>11}"
+        )
         if row["first_error"]:
             print(f"  first error line: {row['first_error'][:200]}")
-    print(f"speed-up: wall {rows[1]['seconds'] / rows[0]['seconds']:.2f}x, "
-          f"trials {rows[1]['trial_span'] / rows[0]['trial_span']:.2f}x")
-    ok = all(row["exit"] == 0 and row["complete"] == total and row["finished_runs"] == total
-             and row["failed_trials"] == row["failed_runs"] == row["error_lines"] == 0
-             for row in rows)
+    print(
+        f"speed-up: wall {rows[1]['seconds'] / rows[0]['seconds']:.2f}x, "
+        f"trials {rows[1]['trial_span'] / rows[0]['trial_span']:.2f}x"
+    )
+    ok = all(
+        row["exit"] == 0
+        and row["complete"] == total
+        and row["finished_runs"] == total
+        and row["failed_trials"] == row["failed_runs"] == row["error_lines"] == 0
+        for row in rows
+    )
     return 0 if ok else 1
 
 

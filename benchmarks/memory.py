@@ -23,8 +23,19 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 def measure(metric: str, source: str, n: int, d: int, data_dir, timeout: float = 900) -> dict:
     """Run the child for one metric call; returns its JSON record (raises on failure)."""
-    command = [sys.executable, "-m", "benchmarks.memory", "--metric", metric, "--source", source,
-               "--n", str(n), "--d", str(d)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.memory",
+        "--metric",
+        metric,
+        "--source",
+        source,
+        "--n",
+        str(n),
+        "--d",
+        str(d),
+    ]
     if data_dir is not None:
         command += ["--data-dir", str(data_dir)]
     done = subprocess.run(command, cwd=_ROOT, capture_output=True, text=True, timeout=timeout)
@@ -91,6 +102,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     import sklearn.metrics  # noqa: F401  (imports count in the baseline, not in the call)
+
     if args.metric == "validclust.dunn":
         import validclust  # noqa: F401
     import clustering.metrics  # noqa: F401

@@ -40,41 +40,79 @@ def _names(text: str) -> list[str]:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of `run` and `worker`: data, cells, search, stores, faults."""
     parser.add_argument("--config", help="YAML suite file with run options (flags override it)")
-    parser.add_argument("--dataset", help=f"one of {', '.join(DATASETS.choices())} "
-                        "(default digits)")
+    parser.add_argument(
+        "--dataset", help=f"one of {', '.join(DATASETS.choices())} (default digits)"
+    )
     parser.add_argument("--data-dir", help="folder holding the dataset's files")
     parser.add_argument("--split", choices=["test", "train", "all"])
     parser.add_argument("--limit", type=int, help="class-stratified subset of N images")
     parser.add_argument("--color", action="store_true", default=None, help="keep RGB channels")
-    parser.add_argument("--extractors", "--extractor", dest="extractors", type=_names,
-                        help="comma list or 'all' (default raw,dense_ae)")
-    parser.add_argument("--reducers", "--reducer", dest="reducers", type=_names,
-                        help="comma list or 'all' (default none,umap)")
-    parser.add_argument("--clusterers", "--clusterer", dest="clusterers", type=_names,
-                        help="comma list or 'all' (default kmeans,gmm)")
+    parser.add_argument(
+        "--extractors",
+        "--extractor",
+        dest="extractors",
+        type=_names,
+        help="comma list or 'all' (default raw,dense_ae)",
+    )
+    parser.add_argument(
+        "--reducers",
+        "--reducer",
+        dest="reducers",
+        type=_names,
+        help="comma list or 'all' (default none,umap)",
+    )
+    parser.add_argument(
+        "--clusterers",
+        "--clusterer",
+        dest="clusterers",
+        type=_names,
+        help="comma list or 'all' (default kmeans,gmm)",
+    )
     parser.add_argument("--trials", type=int, help="complete trials per cell (default 3)")
-    parser.add_argument("--objective",
-                        help=f"one of {', '.join(METRICS.objectives())}, or several label-free "
-                        f"ones separated by commas (default {DEFAULT_OBJECTIVE})")
-    parser.add_argument("--n-clusters", type=_int_list,
-                        help="k, or a comma list to search over (default: number of classes)")
+    parser.add_argument(
+        "--objective",
+        help=f"one of {', '.join(METRICS.objectives())}, or several label-free "
+        f"ones separated by commas (default {DEFAULT_OBJECTIVE})",
+    )
+    parser.add_argument(
+        "--n-clusters",
+        type=_int_list,
+        help="k, or a comma list to search over (default: number of classes)",
+    )
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default MLFLOW_TRACKING_URI "
-                        "or sqlite:///mlflow.db)")
-    parser.add_argument("--storage", help="Optuna storage: sqlite:///PATH (default optuna.db "
-                        "beside the MLflow database), journal:PATH (processes on one machine) "
-                        "or postgresql+psycopg2://USER:PASSWORD@HOST/DB (several machines)")
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
+    parser.add_argument(
+        "--storage",
+        help="Optuna storage: sqlite:///PATH (default optuna.db "
+        "beside the MLflow database), journal:PATH (processes on one machine) "
+        "or postgresql+psycopg2://USER:PASSWORD@HOST/DB (several machines)",
+    )
     parser.add_argument("--cache-dir", help="feature cache folder (default .feature-cache)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
-    parser.add_argument("--metric-sample-size", type=int,
-                        help="estimate ASC and Dunn on a random sample of this many images")
-    parser.add_argument("--heartbeat-interval", type=int,
-                           help="seconds between a running trial's heartbeats (default 60)")
-    parser.add_argument("--grace-period", type=int,
-                           help="seconds without a heartbeat before a trial counts as lost and is "
-                           "run again (default 120)")
-    parser.add_argument("--retries", type=int,
-                           help="retries, 2 s doubling, while a store is unreachable (default 5)")
+    parser.add_argument(
+        "--metric-sample-size",
+        type=int,
+        help="estimate ASC and Dunn on a random sample of this many images",
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=int,
+        help="seconds between a running trial's heartbeats (default 60)",
+    )
+    parser.add_argument(
+        "--grace-period",
+        type=int,
+        help="seconds without a heartbeat before a trial counts as lost and is "
+        "run again (default 120)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        help="retries, 2 s doubling, while a store is unreachable (default 5)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,8 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="tune every (extractor, clusterer) cell on a dataset")
     _add_run_options(run)
-    run.add_argument("--workers", type=int,
-                     help="worker processes on this machine sharing one storage (default 1)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes on this machine sharing one storage (default 1)",
+    )
 
     worker = commands.add_parser(
         "worker", help="join a cell's study (same options as run) and take its trials"
@@ -101,8 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--dataset", default="digits")
     report.add_argument("--tracking-uri")
-    report.add_argument("--out", default="reports", help="output folder (default reports; the "
-                        "committed reference results are made with --out results)")
+    report.add_argument(
+        "--out",
+        default="reports",
+        help="output folder (default reports; the "
+        "committed reference results are made with --out results)",
+    )
 
     listing = commands.add_parser("datasets", help="list datasets, where they are looked up")
     listing.add_argument("--data-dir")
@@ -167,14 +212,17 @@ def _print_summaries(args, config, summaries) -> None:
 
     if not args.quiet:
         width = max(len("cell"), *(len(s.label) for s in summaries))
-        print(f"\n{'cell':<{width}} {'done':>4} {'failed':>6} "
-              f"{'best ' + config.objective:>14} {'seconds':>8}")
+        print(
+            f"\n{'cell':<{width}} {'done':>4} {'failed':>6} "
+            f"{'best ' + config.objective:>14} {'seconds':>8}"
+        )
         for s in summaries:
             best = "-" if s.best_value is None else f"{s.best_value:.4f}"
-            print(f"{s.label:<{width}} {s.complete:>4} {s.failed:>6} {best:>14} "
-                  f"{s.seconds:>8.1f}")
-        print(f"\ntracking: {config.tracking_uri}\nstudies:  {redact(config.storage)}\n"
-              f"next:     clustering-bench report --dataset {config.dataset}")
+            print(f"{s.label:<{width}} {s.complete:>4} {s.failed:>6} {best:>14} {s.seconds:>8.1f}")
+        print(
+            f"\ntracking: {config.tracking_uri}\nstudies:  {redact(config.storage)}\n"
+            f"next:     clustering-bench report --dataset {config.dataset}"
+        )
 
 
 def command_report(args) -> int:
@@ -185,9 +233,11 @@ def command_report(args) -> int:
         print(written["markdown"], end="")
         print("\nChoosing without labels: the trial each criterion selects\n")
         print(written["selection_markdown"], end="")
-        print(f"\nwrote {written['csv']}, {written['markdown_path']}, {written['trials_csv']}, "
-              f"{len(written['figures'])} figures, {len(written['pictures'])} cell pictures and "
-              f"{written['html']} in {written['seconds']:.1f} s")
+        print(
+            f"\nwrote {written['csv']}, {written['markdown_path']}, {written['trials_csv']}, "
+            f"{len(written['figures'])} figures, {len(written['pictures'])} cell pictures and "
+            f"{written['html']} in {written['seconds']:.1f} s"
+        )
     return 0
 
 
@@ -286,8 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         signum = getattr(error, "signum", signal.SIGINT)
         during = getattr(error, "during", None)
         where = f" during {during}" if during else ""
-        print(f"clustering-bench: interrupted by {signal.Signals(signum).name}{where}; "
-              "run the same command again to resume", file=sys.stderr)
+        print(
+            f"clustering-bench: interrupted by {signal.Signals(signum).name}{where}; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
         return 128 + signum
 
 

@@ -143,8 +143,9 @@ def reduce(
     if entry is not None:
         elapsed = time.perf_counter() - started
         logger.info("embedding cache hit for %s %s", reducer_name, params)
-        return Reduction(entry.features, None, True, elapsed,
-                         max(entry.extract_seconds - elapsed, 0.0))
+        return Reduction(
+            entry.features, None, True, elapsed, max(entry.extract_seconds - elapsed, 0.0)
+        )
     reducer = cls(**params, random_state=seed)
     embedding = reducer.fit_transform(features)
     seconds = time.perf_counter() - started

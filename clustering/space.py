@@ -35,8 +35,9 @@ class Space:
             raise BenchError(f"{key}={value!r} is outside its space [{low}, {high}]")
         return self._record(key, value)
 
-    def float(self, name: str, low: float, high: float, *, default: float,
-              log: bool = False) -> float:
+    def float(
+        self, name: str, low: float, high: float, *, default: float, log: bool = False
+    ) -> float:
         """A float in [low, high] (log-uniform when `log`)."""
         key = self._key(name)
         if self.trial is not None:

@@ -181,8 +181,10 @@ class Tracker:
     def find_trial_run(self, cell_run_id: str, number: int) -> str | None:
         """The id of the run of trial `number` under the cell run, None if there is none."""
         experiment_id = self.client.get_run(cell_run_id).info.experiment_id
-        query = (f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{cell_run_id}' and "
-                 f"tags.`optuna.trial_number` = '{number}'")
+        query = (
+            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{cell_run_id}' and "
+            f"tags.`optuna.trial_number` = '{number}'"
+        )
         found = self.client.search_runs([experiment_id], filter_string=query, max_results=1)
         return found[0].info.run_id if found else None
 
@@ -196,8 +198,13 @@ def search_all_runs(client, experiment_ids: list, filter_string: str, order_by=N
     """Every run matching `filter_string` in the experiments, all pages of 1,000 read."""
     runs, token = [], None
     while True:
-        page = client.search_runs(experiment_ids, filter_string=filter_string,
-                                  order_by=order_by, max_results=1000, page_token=token)
+        page = client.search_runs(
+            experiment_ids,
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=1000,
+            page_token=token,
+        )
         runs.extend(page)
         token = page.token
         if not token:

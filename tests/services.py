@@ -22,9 +22,10 @@ def free_port() -> int:
 
 def postgres_bindir() -> Path | None:
     """The newest /usr/lib/postgresql/*/bin holding initdb and pg_ctl (Debian's layout)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit()
-                   else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda path: int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0,
+    )
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -42,8 +43,20 @@ class Postgres:
         self.data = self.folder / "data"
         if os.geteuid() == 0:
             shutil.chown(self.folder, "postgres", "postgres")
-        self._as_owner(["initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                        "-E", "UTF8", "--no-sync"])
+        self._as_owner(
+            [
+                "initdb",
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        )
         self.start()
 
     def _as_owner(self, command: list[str]) -> None:
@@ -55,10 +68,25 @@ class Postgres:
             raise RuntimeError(f"{' '.join(command)} failed: {result.stderr or result.stdout}")
 
     def start(self) -> None:
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' "
-                   "-c fsync=off -c max_connections=200")
-        self._as_owner(["pg_ctl", "-D", str(self.data), "-l", str(self.folder / "server.log"),
-                        "-w", "-t", "60", "-o", options, "start"])
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' "
+            "-c fsync=off -c max_connections=200"
+        )
+        self._as_owner(
+            [
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.folder / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            ]
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._as_owner(["pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop"])
@@ -70,8 +98,9 @@ class Postgres:
         """A new empty database; returns its SQLAlchemy URL."""
         import psycopg2
 
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
-                                      dbname="postgres")
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
+        )
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(f'CREATE DATABASE "{name}"')
@@ -96,14 +125,30 @@ class MlflowServer:
         self.uri = f"http://127.0.0.1:{self.port}"
         self.log = self.folder / "server.log"
         mlflow = Path(sys.executable).parent / "mlflow"
-        command = [str(mlflow) if mlflow.exists() else "mlflow", "server",
-                   "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
-                   "--artifacts-destination", str(self.folder / "artifacts"),
-                   "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
+        command = [
+            str(mlflow) if mlflow.exists() else "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{self.folder / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(self.folder / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            env=env, start_new_session=True, cwd=self.folder)
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                cwd=self.folder,
+            )
 
     def wait(self, timeout: float = 240) -> "MlflowServer":
         """Block until GET /health answers; RuntimeError with the log's tail if it never does."""

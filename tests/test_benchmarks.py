@@ -23,22 +23,54 @@ def test_quick_run_writes_markdown_and_json(test_data, tmp_path):
     assert "| n | asc s |" in done.stdout  # the scaling table is printed
 
     record = json.loads((tmp_path / "benchmarks.json").read_text())
-    assert {"command", "started", "seconds", "machine", "load_average", "settings", "kmeans",
-            "metrics", "scaling", "memory", "targets"} <= set(record)
-    assert {"cpu", "usable_cpus", "numpy_blas", "versions", "gemm_gflops"} <= set(
-        record["machine"])
+    assert {
+        "command",
+        "started",
+        "seconds",
+        "machine",
+        "load_average",
+        "settings",
+        "kmeans",
+        "metrics",
+        "scaling",
+        "memory",
+        "targets",
+    } <= set(record)
+    assert {"cpu", "usable_cpus", "numpy_blas", "versions", "gemm_gflops"} <= set(record["machine"])
     assert [(r["data"].split()[0], r["dtype"]) for r in record["kmeans"]] == [
-        ("MNIST", "float64"), ("MNIST", "float32"), ("synthetic", "float64"),
-        ("synthetic", "float32")]
+        ("MNIST", "float64"),
+        ("MNIST", "float32"),
+        ("synthetic", "float64"),
+        ("synthetic", "float32"),
+    ]
     for row in record["kmeans"]:
-        assert {"ours", "reference", "ratio", "labels_identical", "n_iter", "reference_n_iter",
-                "inertia_rel_diff", "met"} <= set(row)
+        assert {
+            "ours",
+            "reference",
+            "ratio",
+            "labels_identical",
+            "n_iter",
+            "reference_n_iter",
+            "inertia_rel_diff",
+            "met",
+        } <= set(row)
         assert row["labels_identical"] and row["n_iter"] == row["reference_n_iter"]
         assert {"median_s", "min_s", "max_s", "seconds"} <= set(row["ours"])
     assert [r["metric"] for r in record["metrics"]] == ["asc", "dunn", "asc", "dunn"]
     for row in record["metrics"]:
-        assert {"ours", "reference", "floor", "ratio", "floor_ratio", "reference_floor_ratio",
-                "gemm_bound_s", "pairs_computed", "rel_diff", "exact", "met"} <= set(row)
+        assert {
+            "ours",
+            "reference",
+            "floor",
+            "ratio",
+            "floor_ratio",
+            "reference_floor_ratio",
+            "gemm_bound_s",
+            "pairs_computed",
+            "rel_diff",
+            "exact",
+            "met",
+        } <= set(row)
         assert 0 < row["pairs_computed"] <= 1  # asc below 6,000 rows takes the full pass: 1
         assert row["exact"]  # equal to scikit-learn / validclust to 1e-9
     assert [r["n"] for r in record["scaling"]] == [200, 400, 800]
@@ -49,7 +81,12 @@ def test_quick_run_writes_markdown_and_json(test_data, tmp_path):
     assert all({"claim", "measured", "met"} <= set(t) for t in record["targets"])
 
     markdown = (tmp_path / "benchmarks.md").read_text()
-    for heading in ("## Targets", "## K-means", "## Silhouette and Dunn", "## Scaling",
-                    "## Peak memory"):
+    for heading in (
+        "## Targets",
+        "## K-means",
+        "## Silhouette and Dunn",
+        "## Scaling",
+        "## Peak memory",
+    ):
         assert heading in markdown
     assert record["machine"]["cpu"] in markdown

@@ -240,8 +240,11 @@ def test_limit_outside_classes_to_size_is_refused(limit):
 
 
 def test_unknown_name_and_split_list_the_choices():
-    raises_one_line("unknown dataset 'x'; choose from: digits, mnist, fashion_mnist, cifar10, "
-                    "npz:PATH, folder:PATH", "x")
+    raises_one_line(
+        "unknown dataset 'x'; choose from: digits, mnist, fashion_mnist, cifar10, "
+        "npz:PATH, folder:PATH",
+        "x",
+    )
     raises_one_line("unknown split 'val'; choose from: test, train, all", split="val")
 
 

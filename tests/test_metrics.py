@@ -383,8 +383,12 @@ def test_registry_keeps_the_table_columns_and_objectives():
 
 
 def test_every_registered_function_is_public_and_label_free_means_no_y_true():
-    first_parameter = {"features": ("X",), "y_true": ("y_true",), "refit": ("features",),
-                       "reference": ("reference", "features")}
+    first_parameter = {
+        "features": ("X",),
+        "y_true": ("y_true",),
+        "refit": ("features",),
+        "reference": ("reference", "features"),
+    }
     for metric in metrics.METRICS:
         assert metric.description, metric.name
         if metric.function is not None:

@@ -19,13 +19,36 @@ PROJECT = Path(__file__).resolve().parent.parent / "mlproject"
 def test_mlflow_run_logs_cells_under_the_project_run(tmp_path):
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     result = subprocess.run(
-        [mlflow, "run", str(PROJECT), "--env-manager", "local", "--experiment-name", "digits",
-         "-P", "dataset=digits", "-P", "trials=2", "-P", "extractors=raw",
-         "-P", "reducers=none", "-P", "clusterers=kmeans,minibatch_kmeans"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            mlflow,
+            "run",
+            str(PROJECT),
+            "--env-manager",
+            "local",
+            "--experiment-name",
+            "digits",
+            "-P",
+            "dataset=digits",
+            "-P",
+            "trials=2",
+            "-P",
+            "extractors=raw",
+            "-P",
+            "reducers=none",
+            "-P",
+            "clusterers=kmeans,minibatch_kmeans",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     client = MlflowClient(tracking_uri)
@@ -57,16 +80,38 @@ def test_mlflow_run_after_a_plain_run_resumes_its_cells_in_the_folder_it_was_sta
     cell = ["--extractors", "raw", "--reducers", "none", "--clusterers", "kmeans"]
     plain = subprocess.run(
         [str(bin_dir / "clustering-bench"), "--quiet", "run", *cell, "--trials", "2"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert plain.returncode == 0, plain.stderr[-2000:]
     before = sorted(path.name for path in PROJECT.iterdir())
     mlflow = shutil.which("mlflow", path=str(bin_dir)) or "mlflow"
     project = subprocess.run(
-        [mlflow, "run", str(PROJECT), "--env-manager", "local", "--experiment-name", "digits",
-         "-P", "extractors=raw", "-P", "reducers=none", "-P", "clusterers=kmeans",
-         "-P", "trials=3"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            mlflow,
+            "run",
+            str(PROJECT),
+            "--env-manager",
+            "local",
+            "--experiment-name",
+            "digits",
+            "-P",
+            "extractors=raw",
+            "-P",
+            "reducers=none",
+            "-P",
+            "clusterers=kmeans",
+            "-P",
+            "trials=3",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert project.returncode == 0, project.stderr[-2000:]
     assert sorted(path.name for path in PROJECT.iterdir()) == before

@@ -19,9 +19,19 @@ def digits():
 
 def cell_for(digits, extractor: str, reducer: str = "none") -> Cell:
     dataset, X = digits
-    return Cell(dataset_name="digits", digest=dataset.digest, preprocessing={"limit": 200},
-                X=X, y_true=dataset.labels, extractor=extractor, reducer=reducer,
-                clusterer="kmeans", n_clusters=[10], objective="asc", seed=0)
+    return Cell(
+        dataset_name="digits",
+        digest=dataset.digest,
+        preprocessing={"limit": 200},
+        X=X,
+        y_true=dataset.labels,
+        extractor=extractor,
+        reducer=reducer,
+        clusterer="kmeans",
+        n_clusters=[10],
+        objective="asc",
+        seed=0,
+    )
 
 
 def stages(extractor: dict, reducer: dict | None = None) -> dict:
@@ -31,12 +41,11 @@ def stages(extractor: dict, reducer: dict | None = None) -> dict:
 def test_raw_centres_are_the_clusterer_centres_reshaped_to_images(digits):
     """K-means' centres are its clusters' mean pixels: `mean_codes` gives them back."""
     cell = cell_for(digits, "raw")
-    extraction = pipeline.extract(cell.X, "raw", {}, seed=0, digest=cell.digest,
-                                  preprocessing=cell.preprocessing)
-    labels, clusterer = pipeline.cluster(extraction.features, "kmeans", {"n_clusters": 10},
-                                         seed=0)
-    images = pictures.centre_images("raw", extraction, clusterer.cluster_centers_,
-                                         cell.X.shape[1:])
+    extraction = pipeline.extract(
+        cell.X, "raw", {}, seed=0, digest=cell.digest, preprocessing=cell.preprocessing
+    )
+    labels, clusterer = pipeline.cluster(extraction.features, "kmeans", {"n_clusters": 10}, seed=0)
+    images = pictures.centre_images("raw", extraction, clusterer.cluster_centers_, cell.X.shape[1:])
     assert images.shape == (10, *cell.X.shape[1:])
     expected = np.clip(clusterer.cluster_centers_, 0, 1).reshape(images.shape)
     np.testing.assert_allclose(images, expected)
@@ -45,17 +54,32 @@ def test_raw_centres_are_the_clusterer_centres_reshaped_to_images(digits):
     figures = pictures.draw(cell, stages({}))
     assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png"]
     assert pictures.majority_labels(labels, cell.y_true, 10) == [
-        np.bincount(cell.y_true[labels == k]).argmax() for k in range(10)]
+        np.bincount(cell.y_true[labels == k]).argmax() for k in range(10)
+    ]
 
 
 def test_cached_decoder_decodes_centres_like_the_fitted_autoencoder(digits, tmp_path):
     cell = cell_for(digits, "dense_ae")
     params = {"code_size": 8, "epochs": 2}
     cache = FeatureCache(tmp_path)
-    fitted = pipeline.extract(cell.X, "dense_ae", params, seed=0, digest=cell.digest,
-                              preprocessing=cell.preprocessing, cache=cache)
-    cached = pipeline.extract(cell.X, "dense_ae", params, seed=0, digest=cell.digest,
-                              preprocessing=cell.preprocessing, cache=cache)
+    fitted = pipeline.extract(
+        cell.X,
+        "dense_ae",
+        params,
+        seed=0,
+        digest=cell.digest,
+        preprocessing=cell.preprocessing,
+        cache=cache,
+    )
+    cached = pipeline.extract(
+        cell.X,
+        "dense_ae",
+        params,
+        seed=0,
+        digest=cell.digest,
+        preprocessing=cell.preprocessing,
+        cache=cache,
+    )
     assert not fitted.cache_hit and cached.cache_hit and cached.extractor is None
     _, clusterer = pipeline.cluster(cached.features, "kmeans", {"n_clusters": 10}, seed=0)
     centres = clusterer.cluster_centers_
@@ -64,13 +88,18 @@ def test_cached_decoder_decodes_centres_like_the_fitted_autoencoder(digits, tmp_
     assert from_cache.shape == (10, *cell.X.shape[1:])
     np.testing.assert_allclose(from_cache, from_model, atol=1e-6)
     figures = pictures.draw(cell, stages(params), cache)
-    assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png",
-                               "reconstructions.png"]
+    assert sorted(figures) == [
+        "centres.png",
+        "cluster_samples.png",
+        "confusion.png",
+        "reconstructions.png",
+    ]
 
 
 def test_a_reduced_cell_draws_each_clusters_mean_code_as_its_centre(digits, tmp_path):
     """Clustered in a PCA embedding, the centres are still drawn in pixel space."""
     cell = cell_for(digits, "raw", reducer="pca")
-    figures = pictures.draw(cell, stages({}, {"n_components": 8, "whiten": False}),
-                            FeatureCache(tmp_path))
+    figures = pictures.draw(
+        cell, stages({}, {"n_components": 8, "whiten": False}), FeatureCache(tmp_path)
+    )
     assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png"]

@@ -68,8 +68,12 @@ def test_reference_scores_are_asc_and_dunn_in_the_reference(ref, faithful):
 
 
 def test_criteria_are_registered_label_free_objectives_with_their_inputs():
-    inputs = {"reference_asc": "reference", "reference_dunn": "reference",
-              "stability": "refit", "generalisation": "reference"}
+    inputs = {
+        "reference_asc": "reference",
+        "reference_dunn": "reference",
+        "stability": "refit",
+        "generalisation": "reference",
+    }
     for name, needs in inputs.items():
         metric = METRICS.get(name)
         assert metric.label_free and metric.higher_is_better and metric.description

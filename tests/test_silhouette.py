@@ -141,8 +141,8 @@ def _float32_images(mnist):
 
 
 @pytest.mark.parametrize(
-    "make", [_square_corners, _duplicated_integers, _with_singleton, _duplicated_images,
-             _float32_images],
+    "make",
+    [_square_corners, _duplicated_integers, _with_singleton, _duplicated_images, _float32_images],
 )
 def test_hard_cases_equal_silhouette_score(mnist, make):
     X, labels = make(mnist) if make.__code__.co_argcount else make()

@@ -42,8 +42,12 @@ def test_each_url_gives_its_storage_with_heartbeats(storage_url):
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_a_trial_without_heartbeat_is_failed_requeued_and_reported(storage_url):
     lost = []
-    storage = make_storage(storage_url, heartbeat_interval=1, grace_period=2,
-                           on_stale=lambda study, trial: lost.append(trial))
+    storage = make_storage(
+        storage_url,
+        heartbeat_interval=1,
+        grace_period=2,
+        on_stale=lambda study, trial: lost.append(trial),
+    )
     study = optuna.create_study(study_name="s", storage=storage)
     trial = study.ask()
     x = trial.suggest_float("x", 0, 1)

@@ -4,8 +4,12 @@ stage, the clusterer's inertia and iterations, counts, and the seconds the featu
 from clustering.metrics.registry import METRICS, Metric
 
 _MEASURED = [  # name, higher_is_better, column (in the comparison table), description
-    ("fit_seconds", False, True, "Seconds to train the features and the reducer (even if "
-     "cached) and to cluster"),
+    (
+        "fit_seconds",
+        False,
+        True,
+        "Seconds to train the features and the reducer (even if cached) and to cluster",
+    ),
     ("extract_seconds", False, False, "Seconds to extract the features (short on a cache hit)"),
     ("reduce_seconds", False, False, "Seconds to fit the reducer (short on a cache hit)"),
     ("cluster_seconds", False, False, "Seconds to fit the clusterer"),

@@ -9,9 +9,7 @@ from clustering.metrics.registry import METRICS
 
 
 @METRICS.add(higher_is_better=True, label_free=True, column=False, inputs="reference")
-def reference_asc(
-    reference, labels, *, sample_size: int | None = None, random_state=None
-) -> float:
+def reference_asc(reference, labels, *, sample_size: int | None = None, random_state=None) -> float:
     """Average silhouette coefficient of the labels in the shared reference embedding, [-1, 1].
 
     reference: (n_samples, d) the dataset's `clustering.reference.reference_embedding`, rows in

@@ -96,7 +96,10 @@ def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Ce
     Cell per (extractor, reducer, clusterer), extractor-major then reducer-major, so the cache
     serves each embedding's later cells."""
     dataset = data.load(
-        config.dataset, data_dir=config.data_dir, split=config.split, limit=config.limit,
+        config.dataset,
+        data_dir=config.data_dir,
+        split=config.split,
+        limit=config.limit,
         seed=config.seed,
     )
     X = data.preprocess(dataset.images, color=config.color)
@@ -116,12 +119,18 @@ def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Ce
         )
     logger.info(
         "dataset %s: %d images of %s, %d classes, digest %s",
-        dataset.name, n_images, "x".join(map(str, X.shape[1:])), len(dataset.class_names),
+        dataset.name,
+        n_images,
+        "x".join(map(str, X.shape[1:])),
+        len(dataset.class_names),
         dataset.digest[:12],
     )
     preprocessing = {"split": config.split, "limit": config.limit, "color": config.color}
     reference = cached_reference_embedding(
-        X, digest=dataset.digest, preprocessing=preprocessing, random_state=config.seed,
+        X,
+        digest=dataset.digest,
+        preprocessing=preprocessing,
+        random_state=config.seed,
         cache=cache,
     )
     return [
@@ -152,8 +161,7 @@ def open_study(cell: Cell, storage, trials: int) -> optuna.Study:
     The sampler's random start-up phase is a third of the trials asked for (at least one),
     so a small budget still reaches the model-based phase."""
     directions = [
-        "maximize" if METRICS.get(name).higher_is_better else "minimize"
-        for name in cell.objectives
+        "maximize" if METRICS.get(name).higher_is_better else "minimize" for name in cell.objectives
     ]
     study = optuna.create_study(
         study_name=cell.study_name,

@@ -34,7 +34,11 @@ class PreparedCell:
 
 
 def prepare_cell(
-    cell: Cell, storage, tracker: Tracker, experiment_id: str, trials: int,
+    cell: Cell,
+    storage,
+    tracker: Tracker,
+    experiment_id: str,
+    trials: int,
     parent_run_id: str | None = None,
 ) -> PreparedCell:
     """The cell's study and its MLflow cell run, each created if missing (one process at a
@@ -155,18 +159,24 @@ def reconcile(study: optuna.Study, tracker: Tracker, experiment_id: str) -> None
 def summarize(study: optuna.Study, tracker: Tracker, cell_run_id: str) -> None:
     """Copy the best complete trial's params and metrics and the trial counts onto the cell run."""
     counts = count_states(study)
-    tracker.log(cell_run_id, metrics={
-        "trials_complete": counts[TrialState.COMPLETE],
-        "trials_failed": counts[TrialState.FAIL],
-    })
+    tracker.log(
+        cell_run_id,
+        metrics={
+            "trials_complete": counts[TrialState.COMPLETE],
+            "trials_failed": counts[TrialState.FAIL],
+        },
+    )
     best = best_trial(study)
     if best is not None:
         metrics = {**best.user_attrs.get("metrics", {}), "best_trial_number": best.number}
         tracker.log_best(cell_run_id, best.params, metrics, step=counts[TrialState.COMPLETE])
     if len(study.directions) > 1:
         pareto = sorted(trial.number for trial in study.best_trials)
-        tracker.log(cell_run_id, metrics={"pareto_size": len(pareto)},
-                    tags={PARETO_TAG: ",".join(map(str, pareto))})
+        tracker.log(
+            cell_run_id,
+            metrics={"pareto_size": len(pareto)},
+            tags={PARETO_TAG: ",".join(map(str, pareto))},
+        )
 
 
 def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
@@ -185,7 +195,12 @@ def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
             tracker.log_figure(cell_run_id, figure, name, "pictures")
             figures.close(figure)
     except Exception as error:
-        logger.warning("pictures of %s (trial %d) failed: %s: %s", cell.label, best.number,
-                       type(error).__name__, error)
+        logger.warning(
+            "pictures of %s (trial %d) failed: %s: %s",
+            cell.label,
+            best.number,
+            type(error).__name__,
+            error,
+        )
         return
     tracker.log(cell_run_id, tags={PICTURES_TAG: best.number})

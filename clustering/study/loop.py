@@ -125,8 +125,14 @@ def prepare(
         if parent_run_id and not _nests(tracker, parent_run_id, experiment_id, cells[0]):
             parent_run_id = None
         return [
-            prepare_cell(cell, services.storage, tracker, experiment_id,
-                         services.config.trials, parent_run_id)
+            prepare_cell(
+                cell,
+                services.storage,
+                tracker,
+                experiment_id,
+                services.config.trials,
+                parent_run_id,
+            )
             for cell in cells
         ]
 
@@ -141,8 +147,11 @@ def _nests(tracker: Tracker, parent_run_id: str, experiment_id: str, cell: Cell)
     tracker.log(parent_run_id, tags={"clustering_bench.experiment": cell.dataset_name})
     logger.warning(
         "run %s is in another experiment than %r: its cell runs go to %r, not nested; pass "
-        "--experiment-name %s to `mlflow run` to nest them", parent_run_id, cell.dataset_name,
-        cell.dataset_name, cell.dataset_name,
+        "--experiment-name %s to `mlflow run` to nest them",
+        parent_run_id,
+        cell.dataset_name,
+        cell.dataset_name,
+        cell.dataset_name,
     )
     return False
 
@@ -224,11 +233,13 @@ def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) ->
             with contextlib.suppress(Exception):
                 _close_own_runs(prepared, services.tracker, worker)
         with contextlib.suppress(Exception):
-            finalize(prepared, services.tracker, services.storage,
-                         time.perf_counter() - started, status)
+            finalize(
+                prepared, services.tracker, services.storage, time.perf_counter() - started, status
+            )
         raise
-    return finalize(prepared, services.tracker, services.storage,
-                    time.perf_counter() - started, cache=cache)
+    return finalize(
+        prepared, services.tracker, services.storage, time.perf_counter() - started, cache=cache
+    )
 
 
 def _close_own_runs(prepared: PreparedCell, tracker: Tracker, worker: str) -> None:
@@ -279,7 +290,9 @@ def _tell(study, trial, state, value, services: Services, backoff) -> TrialState
     while True:
         try:
             frozen = study.tell(
-                trial, value if state == TrialState.COMPLETE else None, state=state,
+                trial,
+                value if state == TrialState.COMPLETE else None,
+                state=state,
                 skip_if_finished=True,
             )
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -337,25 +350,41 @@ def _run_processes(config: RunConfig, parent_run_id: str | None, worker_args: tu
     with tempfile.TemporaryDirectory(prefix="clustering-bench-") as folder:
         suite = Path(folder) / "worker.yaml"
         suite.write_text(yaml.safe_dump(options))
-        command = [sys.executable, "-m", "clustering.cli", *worker_args, "worker",
-                   "--config", str(suite)]
+        command = [
+            sys.executable,
+            "-m",
+            "clustering.cli",
+            *worker_args,
+            "worker",
+            "--config",
+            str(suite),
+        ]
         processes = [  # their logs go to stderr; the summary table is printed here
             subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(config.workers)
         ]
-        logger.info("started %d workers: pids %s", len(processes),
-                    ", ".join(str(process.pid) for process in processes))
+        logger.info(
+            "started %d workers: pids %s",
+            len(processes),
+            ", ".join(str(process.pid) for process in processes),
+        )
         try:
             codes = [process.wait() for process in processes]
         except BaseException:
             _stop(processes)
             for cell in prepared:
                 with contextlib.suppress(Exception):
-                    finalize(cell, services.tracker, services.storage,
-                             time.perf_counter() - started, "KILLED")
+                    finalize(
+                        cell,
+                        services.tracker,
+                        services.storage,
+                        time.perf_counter() - started,
+                        "KILLED",
+                    )
             raise
     summaries = [
-        finalize(cell, services.tracker, services.storage, time.perf_counter() - started,
-                 cache=cache)
+        finalize(
+            cell, services.tracker, services.storage, time.perf_counter() - started, cache=cache
+        )
         for cell in prepared
     ]
     failed = [(number, code) for number, code in enumerate(codes, start=1) if code != 0]
@@ -367,8 +396,9 @@ def _run_processes(config: RunConfig, parent_run_id: str | None, worker_args: tu
             "above) and the study is not complete; run the same command again to resume"
         )
     for number, code in failed:
-        logger.warning("worker %d exited with code %d; the other workers ran its trials",
-                       number, code)
+        logger.warning(
+            "worker %d exited with code %d; the other workers ran its trials", number, code
+        )
     return summaries
 
 

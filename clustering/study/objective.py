@@ -124,8 +124,12 @@ class Objective:
         # training time of features and embedding even when the cache served them, so cells
         # compare fairly; the seconds the cache saved are logged on every trial (0 on a miss)
         saved = extraction.seconds_saved + reduction.seconds_saved
-        scores["fit_seconds"] = (extraction.extract_seconds + reduction.reduce_seconds + saved
-                                 + scores["cluster_seconds"])
+        scores["fit_seconds"] = (
+            extraction.extract_seconds
+            + reduction.reduce_seconds
+            + saved
+            + scores["cluster_seconds"]
+        )
         scores["cache_seconds_saved"] = saved
         scores["n_features"] = float(extraction.features.shape[1])
         scores["n_components"] = float(reduction.embedding.shape[1])

@@ -123,7 +123,9 @@ class _StaleTrialCallback:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         logger.warning(
             "trial %d of %s lost its worker (no heartbeat within the grace period): failed and "
-            "queued again", trial.number, study.study_name,
+            "queued again",
+            trial.number,
+            study.study_name,
         )
         self.retry(study, trial)
         if self.on_stale is not None:
