@@ -38,7 +38,8 @@ def _names(text: str) -> list[str]:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options of `run` and `worker`: data, cells, search, stores, faults."""
+    """The options of `run` and `worker`: data, cells, search, stores, faults.
+    One add_argument per flag: long, but a flat list is the easiest to scan."""
     parser.add_argument("--config", help="YAML suite file with run options (flags override it)")
     parser.add_argument(
         "--dataset", help=f"one of {', '.join(DATASETS.choices())} (default digits)"

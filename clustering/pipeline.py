@@ -79,7 +79,8 @@ def extract(
     cache: FeatureCache | None = None,
     epoch_callback=None,
 ) -> Extraction:
-    """Fit the named extractor on images X (n, h, w, c) in [0, 1] and transform them."""
+    """Fit the named extractor on images X (n, h, w, c) in [0, 1] and transform them.
+    The cache look-up and the fit share their locals; split, each half would need them all."""
     cls = EXTRACTORS.get(extractor_name)
     use_cache = cache is not None and cls.learned
     key = cache_key(digest, preprocessing, extractor_name, params, seed)

@@ -97,6 +97,8 @@ class KMeans(Clusterer, ClusterMixin, BaseEstimator):
 
         `sample_weight` (n_samples,) weighs the samples in the centres and the inertia, and in
         the "random" and "k-means++" draws (not in an explicit `init`).
+        Validation, the n_init restarts and the fitted state in the order scikit-learn's fit has
+        them.
         """
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], order="C", ensure_all_finite=False

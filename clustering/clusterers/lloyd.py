@@ -210,7 +210,8 @@ class _Lloyd:
 
     def e_step(self, refresh=True, update_sums=True):
         """Relabel (lowest index on ties, as scikit-learn); refresh the bounds of the scored
-        samples or, if not `refresh`, reset them. Returns (labels changed, all scored)."""
+        samples or, if not `refresh`, reset them. Returns (labels changed, all scored).
+        One pass over the row blocks, kept whole so the hot loop reads top to bottom."""
         X, X_low, centers, labels = self.X, self.X_low, self.centers, self.labels
         mixed = X_low is not X
         half_sq_norms = 0.5 * np.einsum("ij,ij->i", centers, centers)

@@ -242,6 +242,7 @@ class KerasExtractor(Extractor):
         may raise (e.g. to prune a trial): training stops and the exception propagates.
         Raises BenchError for bad parameters (before training) and TrainingDiverged when the
         loss becomes NaN or infinite.
+        The training recipe (checks, seeding, split, callbacks, fit, fitted state) in order.
         """
         import_tensorflow()
         import keras

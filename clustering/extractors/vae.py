@@ -13,7 +13,8 @@ from clustering.space import Space
 
 @functools.cache
 def _keras_classes():
-    """The Sampling layer and the VAE model, defined on first use so Keras loads lazily."""
+    """The Sampling layer and the VAE model, defined on first use so Keras loads lazily.
+    Two Keras classes defined together, on first use, so importing the module stays cheap."""
     import keras
     import tensorflow as tf
     from keras import ops

@@ -117,7 +117,8 @@ def scan(
 
 def _pass(Xs, Xt, bounds, silhouette, dunn, chunk, threads, progress) -> ScanResult | None:
     """All tiles of Xt (Xs itself, or a centred float32 copy for Dunn screening); None when float32
-    screening had to drop near-ties, so the exact extreme is not certain."""
+    screening had to drop near-ties, so the exact extreme is not certain.
+    The tile loop and its per-tile bookkeeping in one place: the kernel's hot path."""
     n, d = Xt.shape
     counts = np.diff(bounds)
     k = len(counts)

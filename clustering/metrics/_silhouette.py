@@ -248,6 +248,7 @@ def mean_distance_bounds(Xs, bounds, means, moments: _Moments, total):
 
     total: (k,) upper bounds of tr(Sigma_c^2). Both ignore that a row's own cluster contains the
     row itself; that sum is always computed.
+    The bound's algebra in one place, so each step can be checked against the next.
     """
     n, d = Xs.shape
     k = len(means)

@@ -103,24 +103,11 @@ def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Ce
         seed=config.seed,
     )
     X = data.preprocess(dataset.images, color=config.color)
-    n_images = len(dataset.labels)
-    n_classes = len(np.unique(dataset.labels))
-    if config.n_clusters is None and n_classes < 2:
-        raise BenchError(
-            f"{dataset.name}: its labels hold a single class, so there is nothing to cluster by "
-            "default; pass --n-clusters K (2 or more)"
-        )
-    n_clusters = config.n_clusters or [n_classes]
-    too_many = [k for k in n_clusters if k > n_images]
-    if too_many:
-        raise BenchError(
-            f"--n-clusters {too_many[0]} is above the number of images ({n_images}); "
-            f"choose 2..{n_images}"
-        )
+    n_clusters = _n_clusters(config.n_clusters, dataset)
     logger.info(
         "dataset %s: %d images of %s, %d classes, digest %s",
         dataset.name,
-        n_images,
+        len(X),
         "x".join(map(str, X.shape[1:])),
         len(dataset.class_names),
         dataset.digest[:12],
@@ -153,6 +140,26 @@ def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Ce
         for reducer in config.reducers
         for clusterer in config.clusterers
     ]
+
+
+def _n_clusters(asked: list[int] | None, dataset) -> list[int]:
+    """The k values to try: those asked for, else the number of classes; BenchError when
+    that leaves nothing to cluster or a k above the number of images."""
+    n_images = len(dataset.labels)
+    n_classes = len(np.unique(dataset.labels))
+    if asked is None and n_classes < 2:
+        raise BenchError(
+            f"{dataset.name}: its labels hold a single class, so there is nothing to cluster by "
+            "default; pass --n-clusters K (2 or more)"
+        )
+    n_clusters = list(asked or [n_classes])
+    too_many = [k for k in n_clusters if k > n_images]
+    if too_many:
+        raise BenchError(
+            f"--n-clusters {too_many[0]} is above the number of images ({n_images}); "
+            f"choose 2..{n_images}"
+        )
+    return n_clusters
 
 
 def open_study(cell: Cell, storage, trials: int) -> optuna.Study:

@@ -204,3 +204,43 @@ def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
         )
         return
     tracker.log(cell_run_id, tags={PICTURES_TAG: best.number})
+
+
+def prepare(cells: list[Cell], services, parent_run_id: str | None = None) -> list[PreparedCell]:
+    """Create (or load) each cell's study, the experiment and each cell run, one process at a
+    time (under the storage lock: creating them from several processes at once races)."""
+    tracker = services.tracker
+    with storage_lock(services.storage):
+        experiment_id = tracker.experiment_id(cells[0].dataset_name)
+        if parent_run_id and not _nests(tracker, parent_run_id, experiment_id, cells[0]):
+            parent_run_id = None
+        return [
+            prepare_cell(
+                cell,
+                services.storage,
+                tracker,
+                experiment_id,
+                services.config.trials,
+                parent_run_id,
+            )
+            for cell in cells
+        ]
+
+
+def _nests(tracker: Tracker, parent_run_id: str, experiment_id: str, cell: Cell) -> bool:
+    """Whether the cell runs can nest under `parent_run_id` (the run `mlflow run` opened): only
+    in the dataset's own experiment, where the README sends users; else they go there unnested
+    and the parent run is tagged with where they went."""
+    parent_experiment = tracker.client.get_run(parent_run_id).info.experiment_id
+    if parent_experiment == experiment_id:
+        return True
+    tracker.log(parent_run_id, tags={"clustering_bench.experiment": cell.dataset_name})
+    logger.warning(
+        "run %s is in another experiment than %r: its cell runs go to %r, not nested; pass "
+        "--experiment-name %s to `mlflow run` to nest them",
+        parent_run_id,
+        cell.dataset_name,
+        cell.dataset_name,
+        cell.dataset_name,
+    )
+    return False

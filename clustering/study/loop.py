@@ -13,147 +13,32 @@ retried with backoff, then the process stops with a one-line reason.
 import contextlib
 import logging
 import os
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import warnings
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import optuna
-import yaml
 from optuna.trial import TrialState
 
 from clustering.cache import FeatureCache
 from clustering.config import RunConfig
-from clustering.errors import BenchError
-from clustering.study.cell import Cell, CellSummary, build_cells, count_states
-from clustering.study.finalize import PreparedCell, finalize, prepare_cell, stale_trial_handler
+from clustering.study.cell import CellSummary, build_cells, count_states
+from clustering.study.finalize import PreparedCell, finalize, prepare
 from clustering.study.objective import Objective
+from clustering.study.processes import run_processes
+from clustering.study.services import Backoff, Services
 from clustering.study.storage import (
     fail_stale_trials,
     first_line,
-    make_storage,
-    probe,
-    redact,
     storage_lock,
 )
 from clustering.tracking import WORKER_TAG, Tracker
 
 logger = logging.getLogger(__name__)
 
-BACKOFF_SECONDS = 2.0
 MAX_POLL_SECONDS = 5.0
-STOP_SECONDS = 120
 _DONE = object()
-
-
-@dataclass
-class Services:
-    """The Optuna storage and the MLflow tracker one process works with."""
-
-    config: RunConfig
-    tracker: Tracker
-    storage: object
-
-    @classmethod
-    def connect(cls, config: RunConfig) -> "Services":
-        """Open both stores; BenchError naming the URL if either is unreachable."""
-        tracker = Tracker(config.tracking_uri)
-        storage = make_storage(
-            config.storage,
-            heartbeat_interval=config.heartbeat_interval,
-            grace_period=config.grace_period,
-            on_stale=stale_trial_handler(tracker),
-        )
-        with storage_lock(storage):  # a new SQLite store is created here: one at a time
-            tracker.check_reachable()
-        return cls(config, tracker, storage)
-
-    def outage(self) -> str | None:
-        """Which store cannot be reached now, as a reason naming its URL; None if both can."""
-        try:
-            probe(self.storage)
-        except Exception as error:
-            storage = redact(self.config.storage)
-            return f"the Optuna storage {storage} is unreachable: {first_line(error)}"
-        try:
-            self.tracker.client.search_experiments(max_results=1)
-        except Exception as error:
-            uri = redact(self.config.tracking_uri)
-            return f"the MLflow tracking store {uri} is unreachable: {first_line(error)}"
-        return None
-
-    def reason(self, error: BaseException) -> str:
-        return self.outage() or f"{type(error).__name__}: {first_line(error)}"
-
-
-class Backoff:
-    """Waits 2, 4, 8, ... seconds between attempts; BenchError after `retries` waits in a row."""
-
-    def __init__(self, retries: int):
-        self.retries = retries
-        self.waits = 0
-
-    def wait(self, reason: str) -> None:
-        if self.waits >= self.retries:
-            raise BenchError(
-                f"gave up after {self.retries} retries: {reason}; "
-                "run the same command again to resume"
-            )
-        delay = BACKOFF_SECONDS * 2**self.waits
-        self.waits += 1
-        logger.warning("%s; retry %d/%d in %.0f s", reason, self.waits, self.retries, delay)
-        time.sleep(delay)
-
-    def reset(self) -> None:
-        self.waits = 0
-
-
-def prepare(
-    cells: list[Cell], services: Services, parent_run_id: str | None = None
-) -> list[PreparedCell]:
-    """Create (or load) each cell's study, the experiment and each cell run, one process at a
-    time (under the storage lock: creating them from several processes at once races)."""
-    tracker = services.tracker
-    with storage_lock(services.storage):
-        experiment_id = tracker.experiment_id(cells[0].dataset_name)
-        if parent_run_id and not _nests(tracker, parent_run_id, experiment_id, cells[0]):
-            parent_run_id = None
-        return [
-            prepare_cell(
-                cell,
-                services.storage,
-                tracker,
-                experiment_id,
-                services.config.trials,
-                parent_run_id,
-            )
-            for cell in cells
-        ]
-
-
-def _nests(tracker: Tracker, parent_run_id: str, experiment_id: str, cell: Cell) -> bool:
-    """Whether the cell runs can nest under `parent_run_id` (the run `mlflow run` opened): only
-    in the dataset's own experiment, where the README sends users; else they go there unnested
-    and the parent run is tagged with where they went."""
-    parent_experiment = tracker.client.get_run(parent_run_id).info.experiment_id
-    if parent_experiment == experiment_id:
-        return True
-    tracker.log(parent_run_id, tags={"clustering_bench.experiment": cell.dataset_name})
-    logger.warning(
-        "run %s is in another experiment than %r: its cell runs go to %r, not nested; pass "
-        "--experiment-name %s to `mlflow run` to nest them",
-        parent_run_id,
-        cell.dataset_name,
-        cell.dataset_name,
-        cell.dataset_name,
-    )
-    return False
 
 
 def run(
@@ -163,7 +48,7 @@ def run(
     worker processes, then finalize each cell. Returns one summary per cell."""
     if config.workers == 1:
         return work(config, parent_run_id, reseed=False)
-    return _run_processes(config, parent_run_id, worker_args)
+    return run_processes(config, parent_run_id, worker_args)
 
 
 def work(
@@ -188,7 +73,8 @@ def work(
 def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) -> CellSummary:
     """Take trials of one study until it has `trials` done, this worker's own failures reach
     `trials`, or a store stays unreachable (BenchError). Ctrl-C or SIGTERM fails the current
-    trial, closes its run and propagates."""
+    trial, closes its run and propagates.
+    The admit -> run -> tell loop with its retry and interrupt paths, which share its state."""
     config, cell, study = services.config, prepared.cell, prepared.study
     objective = Objective(
         cell, services.tracker, prepared.experiment_id, prepared.cell_run_id, cache, worker
@@ -336,82 +222,3 @@ class _Heartbeat:
                 storage.record_heartbeat(trial_id)
             except Exception as error:  # storage down, or the trial ended: nothing to do here
                 logger.debug("heartbeat of trial id %d not recorded: %s", trial_id, error)
-
-
-def _run_processes(config: RunConfig, parent_run_id: str | None, worker_args: tuple):
-    """`run --workers N`: prepare every cell here, start N `worker` processes with the same
-    options, wait for them, then finalize. Ctrl-C or SIGTERM stops the workers cleanly."""
-    cache = FeatureCache(config.cache_dir) if config.use_cache else None
-    cells = build_cells(config, cache)
-    services = Services.connect(config)
-    prepared = prepare(cells, services, parent_run_id)
-    options = {key: value for key, value in asdict(config).items() if key != "workers"}
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="clustering-bench-") as folder:
-        suite = Path(folder) / "worker.yaml"
-        suite.write_text(yaml.safe_dump(options))
-        command = [
-            sys.executable,
-            "-m",
-            "clustering.cli",
-            *worker_args,
-            "worker",
-            "--config",
-            str(suite),
-        ]
-        processes = [  # their logs go to stderr; the summary table is printed here
-            subprocess.Popen(command, stdout=subprocess.DEVNULL) for _ in range(config.workers)
-        ]
-        logger.info(
-            "started %d workers: pids %s",
-            len(processes),
-            ", ".join(str(process.pid) for process in processes),
-        )
-        try:
-            codes = [process.wait() for process in processes]
-        except BaseException:
-            _stop(processes)
-            for cell in prepared:
-                with contextlib.suppress(Exception):
-                    finalize(
-                        cell,
-                        services.tracker,
-                        services.storage,
-                        time.perf_counter() - started,
-                        "KILLED",
-                    )
-            raise
-    summaries = [
-        finalize(
-            cell, services.tracker, services.storage, time.perf_counter() - started, cache=cache
-        )
-        for cell in prepared
-    ]
-    failed = [(number, code) for number, code in enumerate(codes, start=1) if code != 0]
-    incomplete = any(s.complete < config.trials for s in summaries)
-    if failed and incomplete:
-        number, code = failed[0]
-        raise BenchError(
-            f"worker {number} of {config.workers} exited with code {code} (its message is "
-            "above) and the study is not complete; run the same command again to resume"
-        )
-    for number, code in failed:
-        logger.warning(
-            "worker %d exited with code %d; the other workers ran its trials", number, code
-        )
-    return summaries
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM each running worker (it fails its trial and closes its runs), then wait."""
-    for process in processes:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    for process in processes:
-        try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -84,6 +84,40 @@ class Objective:
         return the objective's value (a list of them for several). `self.scores` keeps every
         score for the trial."""
         cell = self.cell
+        extraction, reduction = self._embed(run_id, params, label)
+        clustering = pipeline.cluster_and_score(
+            reduction.embedding,
+            cell.y_true,
+            cell.clusterer,
+            params["clusterer"],
+            seed=cell.seed,
+            reference=cell.reference,
+            metric_sample_size=cell.metric_sample_size,
+            progress=_metric_progress(label),
+        )
+        scores, tags = _trial_scores(clustering.scores, extraction, reduction)
+        if cell.metric_sample_size is not None:
+            tags["metric_sample_size"] = cell.metric_sample_size
+            tags["metric_random_state"] = cell.seed
+        self.tracker.log(run_id, metrics=scores, tags=tags)
+        self.scores = scores
+        values = [scores[name] for name in cell.objectives]
+        for name, value in zip(cell.objectives, values, strict=True):
+            if not np.isfinite(value):
+                raise FloatingPointError(f"objective {name} is {value}")
+        shown = dict.fromkeys([*cell.objectives, "hungarian_accuracy"])
+        logger.info(
+            "%s: %s (%.1f s)",
+            label,
+            " ".join(f"{name}={scores[name]:.4f}" for name in shown),
+            scores["fit_seconds"] + scores["metric_seconds"],
+        )
+        return float(values[0]) if len(values) == 1 else [float(value) for value in values]
+
+    def _embed(self, run_id: str, params: dict, label: str):
+        """The trial's features and their embedding (pipeline.Extraction, pipeline.Reduction),
+        each from the cache when it holds them; training epochs are logged on the trial run."""
+        cell = self.cell
 
         def on_epoch(epoch: int, logs: dict) -> None:
             numbers = {key: float(value) for key, value in logs.items()}
@@ -108,52 +142,28 @@ class Objective:
             features_key=extraction.key,
             cache=self.cache,
         )
-        clustering = pipeline.cluster_and_score(
-            reduction.embedding,
-            cell.y_true,
-            cell.clusterer,
-            params["clusterer"],
-            seed=cell.seed,
-            reference=cell.reference,
-            metric_sample_size=cell.metric_sample_size,
-            progress=_metric_progress(label),
-        )
-        scores = dict(clustering.scores)
-        scores["extract_seconds"] = extraction.extract_seconds
-        scores["reduce_seconds"] = reduction.reduce_seconds
-        # training time of features and embedding even when the cache served them, so cells
-        # compare fairly; the seconds the cache saved are logged on every trial (0 on a miss)
-        saved = extraction.seconds_saved + reduction.seconds_saved
-        scores["fit_seconds"] = (
-            extraction.extract_seconds
-            + reduction.reduce_seconds
-            + saved
-            + scores["cluster_seconds"]
-        )
-        scores["cache_seconds_saved"] = saved
-        scores["n_features"] = float(extraction.features.shape[1])
-        scores["n_components"] = float(reduction.embedding.shape[1])
-        tags = {
-            "feature_cache": "hit" if extraction.cache_hit else "miss",
-            "embedding_cache": "hit" if reduction.cache_hit else "miss",
-        }
-        if cell.metric_sample_size is not None:
-            tags["metric_sample_size"] = cell.metric_sample_size
-            tags["metric_random_state"] = cell.seed
-        self.tracker.log(run_id, metrics=scores, tags=tags)
-        self.scores = scores
-        values = [scores[name] for name in cell.objectives]
-        for name, value in zip(cell.objectives, values, strict=True):
-            if not np.isfinite(value):
-                raise FloatingPointError(f"objective {name} is {value}")
-        shown = dict.fromkeys([*cell.objectives, "hungarian_accuracy"])
-        logger.info(
-            "%s: %s (%.1f s)",
-            label,
-            " ".join(f"{name}={scores[name]:.4f}" for name in shown),
-            scores["fit_seconds"] + scores["metric_seconds"],
-        )
-        return float(values[0]) if len(values) == 1 else [float(value) for value in values]
+        return extraction, reduction
+
+
+def _trial_scores(scores: dict, extraction, reduction) -> tuple[dict, dict]:
+    """The clustering's scores plus each stage's seconds and sizes, and the cache tags. The
+    training time of features and embedding counts even when the cache served them, so cells
+    compare fairly; the seconds the cache saved are logged on every trial (0 on a miss)."""
+    scores = dict(scores)
+    saved = extraction.seconds_saved + reduction.seconds_saved
+    scores["extract_seconds"] = extraction.extract_seconds
+    scores["reduce_seconds"] = reduction.reduce_seconds
+    scores["fit_seconds"] = (
+        extraction.extract_seconds + reduction.reduce_seconds + saved + scores["cluster_seconds"]
+    )
+    scores["cache_seconds_saved"] = saved
+    scores["n_features"] = float(extraction.features.shape[1])
+    scores["n_components"] = float(reduction.embedding.shape[1])
+    tags = {
+        "feature_cache": "hit" if extraction.cache_hit else "miss",
+        "embedding_cache": "hit" if reduction.cache_hit else "miss",
+    }
+    return scores, tags
 
 
 def _metric_progress(label: str):
