@@ -10,6 +10,9 @@ from clustering.clusterers.kmeans import check_n_clusters
 from clustering.space import Space
 
 FULL_MAX_FEATURES = 50  # "auto": full covariances up to this many features, diagonal above
+# the best likelihood of 5 EM starts: from one start, UMAP-embedded MNIST lost a digit to a
+# merged component in most seeds (0.81 Hungarian accuracy against 0.86)
+DEFAULT_N_INIT = 5
 
 
 @CLUSTERERS.register("gmm")
@@ -18,7 +21,8 @@ class GaussianMixture(Clusterer, ClusterMixin, BaseEstimator):
     its most probable component.
 
     Parameters are scikit-learn's (`covariance_type`, `n_init`, `reg_covar`, `max_iter`, `tol`,
-    `init_params`, `random_state`); the defaults are its own, except `covariance_type="auto"`:
+    `init_params`, `random_state`); the defaults are its own, except `n_init` (DEFAULT_N_INIT
+    starts, the most likely kept) and `covariance_type="auto"`:
     "full" (N2D's choice, on a few UMAP dimensions) up to FULL_MAX_FEATURES features, "diag"
     above, where a full covariance costs n * k * d^2 per iteration (minutes on 784 pixels) and
     is singular from fewer samples than d. The type used is `covariance_type_`. The fitted
@@ -44,7 +48,7 @@ class GaussianMixture(Clusterer, ClusterMixin, BaseEstimator):
         n_clusters=8,
         *,
         covariance_type="auto",
-        n_init=1,
+        n_init=DEFAULT_N_INIT,
         reg_covar=1e-6,
         max_iter=100,
         tol=1e-3,
@@ -68,7 +72,7 @@ class GaussianMixture(Clusterer, ClusterMixin, BaseEstimator):
             "covariance_type": space.categorical(
                 "covariance_type", covariance_types, default="auto"
             ),
-            "n_init": space.int("n_init", 1, 5, default=1),
+            "n_init": space.int("n_init", 1, 10, default=DEFAULT_N_INIT),
             "reg_covar": space.float("reg_covar", 1e-6, 1e-2, log=True, default=1e-6),
         }
 
