@@ -90,3 +90,14 @@ def test_quick_run_writes_markdown_and_json(test_data, tmp_path):
     ):
         assert heading in markdown
     assert record["machine"]["cpu"] in markdown
+
+
+def test_training_benchmark_prints_every_variant_with_its_ratio(test_data, capsys):
+    """A smoke run on 200 real images: one row per variant, the shipped one at 1.00x."""
+    from benchmarks import training
+
+    training.main(["--data-dir", str(test_data / "mnist"), "--images", "200", "--epochs", "2",
+                   "--only", "dense_ae"])  # fmt: skip
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| dense_ae")]
+    assert [row.split("|")[2].strip() for row in rows] == list(training.VARIANTS)
+    assert rows[0].split("|")[4].strip() == "1.00x"
