@@ -60,6 +60,7 @@ def digits_run(tmp_path_factory):
     return folder, args
 
 
+@pytest.mark.slow
 def test_run_creates_one_cell_run_per_pair_with_nested_trial_runs(digits_run):
     folder, _ = digits_run
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
@@ -109,6 +110,7 @@ def test_run_creates_one_cell_run_per_pair_with_nested_trial_runs(digits_run):
                 assert cell.data.tags["best." + name] == value
 
 
+@pytest.mark.slow
 def test_run_records_complete_trials_in_the_optuna_study(digits_run):
     folder, _ = digits_run
     storage = f"sqlite:///{folder / 'optuna.db'}"
@@ -122,6 +124,7 @@ def test_run_records_complete_trials_in_the_optuna_study(digits_run):
         assert study.trials[0].params == CLUSTERERS.get(clusterer).default_params(n_clusters=10)
 
 
+@pytest.mark.slow
 def test_same_command_resumes_and_runs_only_the_missing_trials(digits_run):
     folder, args = digits_run
     more = [arg if arg != "2" else "3" for arg in args]
@@ -137,6 +140,7 @@ def test_same_command_resumes_and_runs_only_the_missing_trials(digits_run):
     assert len(runs_by_role(client, "trial")) == 6
 
 
+@pytest.mark.slow
 def test_report_writes_one_row_per_cell(digits_run, tmp_path, capsys):
     folder, _ = digits_run
     out = tmp_path / "results"
@@ -175,6 +179,7 @@ def test_report_writes_one_row_per_cell(digits_run, tmp_path, capsys):
     assert (out / "digits" / "comparison.md").read_text() in printed
 
 
+@pytest.mark.slow
 def test_trial_that_raises_is_failed_in_both_stores_and_the_study_goes_on(tmp_path):
     same = np.zeros((30, 4, 4), dtype=np.uint8)
     np.savez(tmp_path / "flat.npz", x=same, y=np.arange(30) % 2)
@@ -246,6 +251,7 @@ def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
             ).fetchone() == (0,)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extractor", ["raw", "dense_ae"])
 def test_quiet_run_prints_nothing_on_fresh_stores(tmp_path, extractor):
     env = {
@@ -277,6 +283,7 @@ def test_quiet_run_prints_nothing_on_fresh_stores(tmp_path, extractor):
     assert (tmp_path / "mlflow.db").exists()  # the tables were created, silently
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_run_running_and_resume_continues(tmp_path, large_mnist):
     """4,000 of the 6,000 images of tests/conftest.py's large_mnist (the 1,000 real ones and
     shifted, noisy copies): trials long enough to be interrupted midway."""
