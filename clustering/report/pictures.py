@@ -26,23 +26,7 @@ def draw(cell, params: dict, cache=None) -> dict:
     a decoder), `cluster_samples.png`, `confusion.png`, `reconstructions.png` (autoencoders)
     and `generated.png` (extractors that can sample, i.e. the VAE)."""
     X, y_true = cell.X, cell.y_true
-    extraction = pipeline.extract(
-        X,
-        cell.extractor,
-        params["extractor"],
-        seed=cell.seed,
-        digest=cell.digest,
-        preprocessing=cell.preprocessing,
-        cache=cache,
-    )
-    reduction = pipeline.reduce(
-        extraction.features,
-        cell.reducer,
-        params["reducer"],
-        seed=cell.seed,
-        features_key=extraction.key,
-        cache=cache,
-    )
+    extraction, reduction = cell.embed(params, cache)
     labels, _ = pipeline.cluster(
         reduction.embedding, cell.clusterer, params["clusterer"], seed=cell.seed
     )

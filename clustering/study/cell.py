@@ -13,7 +13,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from clustering import data
+from clustering import data, pipeline
 from clustering.cache import FeatureCache
 from clustering.clusterers import CLUSTERERS
 from clustering.config import RunConfig
@@ -44,6 +44,29 @@ class Cell:
     seed: int
     reference: np.ndarray | None = None  # (n, d) the dataset's shared reference embedding
     metric_sample_size: int | None = None
+
+    def embed(self, params: dict, cache: FeatureCache | None = None, epoch_callback=None):
+        """The first two stages on the cell's images for `params` (keyword arguments by stage):
+        (pipeline.Extraction, pipeline.Reduction), each from the cache when it holds them."""
+        extraction = pipeline.extract(
+            self.X,
+            self.extractor,
+            params["extractor"],
+            seed=self.seed,
+            digest=self.digest,
+            preprocessing=self.preprocessing,
+            cache=cache,
+            epoch_callback=epoch_callback,
+        )
+        reduction = pipeline.reduce(
+            extraction.features,
+            self.reducer,
+            params["reducer"],
+            seed=self.seed,
+            features_key=extraction.key,
+            cache=cache,
+        )
+        return extraction, reduction
 
     @property
     def objectives(self) -> list[str]:

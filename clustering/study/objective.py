@@ -124,24 +124,7 @@ class Objective:
             self.tracker.log(run_id, metrics=numbers, step=epoch)
             logger.info("%s epoch %d: %s", label, epoch + 1, _format(numbers))
 
-        extraction = pipeline.extract(
-            cell.X,
-            cell.extractor,
-            params["extractor"],
-            seed=cell.seed,
-            digest=cell.digest,
-            preprocessing=cell.preprocessing,
-            cache=self.cache,
-            epoch_callback=on_epoch,
-        )
-        reduction = pipeline.reduce(
-            extraction.features,
-            cell.reducer,
-            params["reducer"],
-            seed=cell.seed,
-            features_key=extraction.key,
-            cache=self.cache,
-        )
+        extraction, reduction = cell.embed(params, self.cache, on_epoch)
         return extraction, reduction
 
 
