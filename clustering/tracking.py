@@ -21,6 +21,7 @@ from clustering.errors import BenchError
 logger = logging.getLogger(__name__)
 
 ROLE_TAG = "clustering_bench.role"
+PARETO_TAG = "pareto_trials"  # on a multi-objective cell run: its Pareto-optimal trial numbers
 STUDY_TAG = "clustering_bench.study"
 WORKER_TAG = "clustering_bench.worker"
 BEST_PREFIX = "best."

@@ -21,7 +21,7 @@ def empty_keras_home(tmp_path, monkeypatch):
 
 def test_every_source_is_registered_with_a_description_and_places():
     assert data.DATASETS.choices() == CHOICES
-    assert data.DATASETS.names() == data.DATASET_NAMES == CHOICES[:4]
+    assert data.DATASETS.names() == CHOICES[:4]
     for source in data.DATASETS:
         assert source.description and source.where(None), source.name
     rows = data.describe_sources()

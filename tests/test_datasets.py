@@ -195,7 +195,7 @@ def test_cifar10_missing_split_file_is_named(cifar_root):
 
 def test_describe_sources_reports_what_is_found(cifar_root):
     rows = {row["name"]: row for row in describe_sources(cifar_root)}
-    assert list(rows) == datasets.DATASET_NAMES
+    assert list(rows) == datasets.DATASETS.names()
     assert rows["digits"]["found"] and rows["cifar10"]["found"]
     assert not rows["mnist"]["found"] and str(cifar_root) in rows["mnist"]["where"]
 
@@ -230,7 +230,7 @@ def test_limit_is_stratified_deterministic_and_ordered():
     assert np.all(np.abs(np.bincount(part.labels) - share) < 1)
     assert load(limit=100).digest == part.digest != load(limit=100, seed=1).digest
     assert part.digest != full.digest and load(limit=1797).digest == full.digest
-    keep = datasets._stratified_subset(full.labels, 100, 0, "digits")
+    keep = datasets.stratified_subset(full.labels, 100, 0, "digits")
     assert np.all(np.diff(keep) > 0) and np.array_equal(full.images[keep], part.images)
 
 

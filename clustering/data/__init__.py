@@ -29,12 +29,8 @@ from clustering.data.sources import keras_datasets_dir
 from clustering.data import digits, idx, cifar, npz, folder  # noqa: F401
 # isort: on
 
-DATASET_NAMES = DATASETS.names()
-_stratified_subset = stratified_subset  # the name tests/test_datasets.py still uses
-
 __all__ = [
     "DATASETS",
-    "DATASET_NAMES",
     "DEFAULT_DATASET",
     "SPLITS",
     "Dataset",

@@ -21,9 +21,6 @@ SELECTION_SCORES = {
     "hungarian": METRICS.get("hungarian_accuracy").name,
     "nmi": METRICS.get("nmi").name,
 }
-PARETO_TAG = (
-    "pareto_trials"  # a multi-objective cell run's Pareto trials, as study/finalize.py tags
-)
 DATASET_ROLE = "dataset"  # the role tag of the one run per dataset that the report logs
 
 CELL_PARTS = ("extractor", "reducer", "clusterer")  # the cell run's tags, in pipeline order

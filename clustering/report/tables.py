@@ -18,7 +18,6 @@ from clustering.report.columns import (
     K_SWEEP_METRICS,
     METRIC_COLUMNS,
     OPTIONAL_PARTS,
-    PARETO_TAG,
     TRIAL_METRICS,
     cell_label,
     cell_parts,
@@ -26,7 +25,7 @@ from clustering.report.columns import (
     primary_objective,
     trial_columns,
 )
-from clustering.tracking import BEST_PREFIX, ROLE_TAG
+from clustering.tracking import BEST_PREFIX, PARETO_TAG, ROLE_TAG
 
 __all__ = [
     "K_SWEEP_METRICS",

@@ -12,14 +12,13 @@ from clustering.report import figures, pictures
 from clustering.study.cell import Cell, CellSummary, best_trial, count_states, open_study
 from clustering.study.objective import Objective
 from clustering.study.storage import fail_stale_trials, storage_lock
-from clustering.tracking import Tracker
+from clustering.tracking import PARETO_TAG, Tracker
 
 logger = logging.getLogger(__name__)
 
 PICTURES_TAG = "pictures.trial_number"  # on the cell run: the trial its pictures/ show
 SUMMARY_ATTR = "clustering_bench.summarized"  # the trial counts the cell run last got
 CELL_RUN_ATTR = "mlflow_cell_run_id"
-PARETO_TAG = "pareto_trials"  # on a multi-objective cell run: its Pareto-optimal trial numbers
 
 
 @dataclass
