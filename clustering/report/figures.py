@@ -18,16 +18,6 @@ from clustering.report.columns import (  # noqa: E402
     primary_objective,
 )
 
-# the per-image pictures, here too for clustering/cell_pictures.py (`figures.centres_grid`, ...)
-from clustering.report.grids import (  # noqa: E402, F401
-    centres_grid,
-    cluster_samples_grid,
-    confusion_heatmap,
-    image_grid,
-    montage,
-    reconstruction_grid,
-)
-
 MARKERS = "osD^vP*X"
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from clustering import pipeline
 from clustering.extractors import EXTRACTORS
-from clustering.report import figures as plots
+from clustering.report import grids
 
 logger = logging.getLogger(__name__)
 
@@ -38,19 +38,19 @@ def draw(cell, params: dict, cache=None) -> dict:
     if centres is not None:
         sizes = np.bincount(labels, minlength=n_clusters)
         majority = majority_labels(labels, y_true, n_clusters)
-        figures["centres.png"] = plots.centres_grid(centres, sizes, majority)
-    figures["cluster_samples.png"] = plots.cluster_samples_grid(
+        figures["centres.png"] = grids.centres_grid(centres, sizes, majority)
+    figures["cluster_samples.png"] = grids.cluster_samples_grid(
         X, labels, y_true, random_state=cell.seed
     )
-    figures["confusion.png"] = plots.confusion_heatmap(labels, y_true)
+    figures["confusion.png"] = grids.confusion_heatmap(labels, y_true)
     if extraction.reconstructions is not None:
         originals = X[: len(extraction.reconstructions)]
-        figures["reconstructions.png"] = plots.reconstruction_grid(
+        figures["reconstructions.png"] = grids.reconstruction_grid(
             originals, extraction.reconstructions
         )
     generated = generated_images(cell.extractor, extraction, cell.seed)
     if generated is not None:
-        figures["generated.png"] = plots.image_grid(generated)
+        figures["generated.png"] = grids.image_grid(generated)
     return figures
 
 
