@@ -93,7 +93,8 @@ def test_quick_run_writes_markdown_and_json(test_data, tmp_path):
 
 
 def test_training_benchmark_prints_every_variant_with_its_ratio(test_data, capsys):
-    """A smoke run on 200 real images: one row per variant, the shipped one at 1.00x."""
+    """A run on 200 real images: one row per variant, the baseline at 1.00x, and the shipped
+    steps per execution ending at the baseline's very loss (the same updates, fewer calls)."""
     from benchmarks import training
 
     training.main(["--data-dir", str(test_data / "mnist"), "--images", "200", "--epochs", "2",
@@ -101,3 +102,5 @@ def test_training_benchmark_prints_every_variant_with_its_ratio(test_data, capsy
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| dense_ae")]
     assert [row.split("|")[2].strip() for row in rows] == list(training.VARIANTS)
     assert rows[0].split("|")[4].strip() == "1.00x"
+    loss = {row.split("|")[2].strip(): row.split("|")[7].strip() for row in rows}
+    assert loss["as shipped"] == loss[training.BASELINE]

@@ -175,6 +175,22 @@ def test_raising_from_epoch_callback_stops_training(digits, name):
     assert epochs == [0]
 
 
+@pytest.mark.parametrize("name", LEARNED)
+def test_several_steps_per_call_train_exactly_as_one(fitted, digits, name):
+    """The shipped steps_per_execution only batches calls: the same codes as one training
+    step per call (Keras's default), and the same epoch losses up to float32 rounding of the
+    running means that log them."""
+    shipped, codes, _ = fitted(name)
+    assert type(shipped).steps_per_execution > 1
+    one = make(name)
+    one.steps_per_execution = 1
+    one.fit(digits)
+    np.testing.assert_array_equal(one.transform(digits), codes)
+    assert one.history_.keys() == shipped.history_.keys()
+    for key, values in one.history_.items():
+        np.testing.assert_allclose(values, shipped.history_[key], rtol=1e-6)
+
+
 # --- sizes, colour and padding ---
 
 

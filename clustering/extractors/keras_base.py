@@ -158,6 +158,9 @@ class KerasExtractor(Extractor):
     reconstructs = True
     decodes = True  # subclasses without a decoder (U-Net) set False and override `decode`
     predict_batch_size = 256  # inference only: does not change the codes
+    # training steps per call into the compiled train function: the same batches and updates in
+    # the same order (bit-identical losses), with Python's per-step work paid once per 16 steps
+    steps_per_execution = 16
 
     # --- the training part of the search space, shared by the Keras extractors ---
 
@@ -230,7 +233,11 @@ class KerasExtractor(Extractor):
     def _compile(self, model) -> None:
         import keras
 
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
+        model.compile(
+            optimizer=keras.optimizers.Adam(self.learning_rate),
+            loss="mse",
+            steps_per_execution=self.steps_per_execution,
+        )
 
     # --- the sklearn contract ---
 

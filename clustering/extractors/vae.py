@@ -211,7 +211,10 @@ class VariationalAutoencoder(KerasExtractor):
     def _compile(self, model) -> None:
         import keras
 
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate))
+        model.compile(
+            optimizer=keras.optimizers.Adam(self.learning_rate),
+            steps_per_execution=self.steps_per_execution,
+        )
 
     def sample(self, n: int, random_state=0) -> np.ndarray:
         """`n` new images (n, h, w, c) decoded from z ~ N(0, I) drawn with `random_state`."""
