@@ -208,6 +208,26 @@ def test_evaluate_uses_one_sample_for_asc_and_dunn(mnist):
     assert scores["majority_accuracy"] == 1.0
 
 
+def test_score_computes_one_metric_as_evaluate_does(mnist):
+    X, y = mnist
+    X, y = X[:300], y[:300]
+    labels = np.where(y < 5, y, y // 2)
+    reference = PCA(5, random_state=0).fit_transform(X)
+
+    def refit(X_subset, seed):
+        return np.arange(len(X_subset)) % 3
+
+    inputs = {"reference": reference, "refit": refit, "random_state": 0}
+    scores = metrics.evaluate(X, labels, y, **inputs)
+    computed = [metric.name for metric in metrics.METRICS if metric.function is not None]
+    for name in computed:
+        assert metrics.score(name, X, labels, y, **inputs) == pytest.approx(scores[name], rel=1e-12)
+    with pytest.raises(ValueError, match="reference_asc.*reference="):
+        metrics.score("reference_asc", X, labels, y)
+    with pytest.raises(ValueError, match="metric_seconds.*measured"):
+        metrics.score("metric_seconds", X, labels, y)
+
+
 def test_evaluate_returns_every_metric(mnist):
     X, y = mnist
     X, y = X[:400], y[:400]

@@ -5,8 +5,9 @@ the labels; objectives, table columns and directions elsewhere derive from it. L
 (internal.py): `asc`, `dunn`. Against the true labels (external.py): `majority_accuracy`,
 `hungarian_accuracy`, `nmi`, `ari`, `homogeneity`. What the pipeline measures itself (seconds,
 inertia, counts) is registered in measured.py. `evaluate` (evaluate.py) computes every registered
-score of one clustering with one pass over the pairs. Every public function validates its input
-and raises `BenchError`; the private cores (_pairwise.py, _silhouette.py) assume valid input.
+score of one clustering with one pass over the pairs, `score` one of them alone. Every public
+function validates its input and raises `BenchError`; the private cores (_pairwise.py,
+_silhouette.py) assume valid input.
 A new metric is one new file that registers it and one import line here.
 """
 
@@ -19,7 +20,7 @@ from clustering.metrics import measured  # noqa: F401  (registers what the pipel
 from clustering.metrics.reference_scores import reference_asc, reference_dunn  # noqa: F401
 from clustering.metrics.resampling import stability  # noqa: F401
 from clustering.metrics.learnability import generalisation  # noqa: F401
-from clustering.metrics.evaluate import evaluate
+from clustering.metrics.evaluate import evaluate, score
 # isort: on
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "ari",
     "homogeneity",
     "evaluate",
+    "score",
 ]

@@ -53,6 +53,21 @@ def evaluate(
     return scores
 
 
+def score(name: str, X, labels, y_true, *, reference=None, refit=None, random_state=None) -> float:
+    """One registered metric of one clustering, computed alone (the inputs as in `evaluate`);
+    ValueError for a measured metric (seconds, counts) or when an input it needs is missing."""
+    metric = METRICS.get(name)
+    if metric.function is None:
+        raise ValueError(f"metric {name!r} is measured by the pipeline, not computed from labels")
+    given = {"features": check_X(X), "y_true": y_true, "reference": reference, "refit": refit}
+    labels = check_labels(labels, len(given["features"]))
+    if given[metric.inputs] is None:
+        raise ValueError(f"metric {name!r} needs its {metric.inputs} input; pass {metric.inputs}=")
+    if name in ("asc", "dunn"):
+        return asc_and_dunn(given["features"], labels)[name]
+    return float(_call(metric, given["features"], labels, labels, given, random_state))
+
+
 def _call(metric, X, labels, labels_free, given, random_state) -> float:
     """One metric's value, from the inputs `Metric.inputs` names."""
     if metric.inputs == "features":
