@@ -104,3 +104,17 @@ def test_training_benchmark_prints_every_variant_with_its_ratio(test_data, capsy
     assert rows[0].split("|")[4].strip() == "1.00x"
     loss = {row.split("|")[2].strip(): row.split("|")[7].strip() for row in rows}
     assert loss["as shipped"] == loss[training.BASELINE]
+
+
+def test_search_benchmark_compares_the_study_search_with_random_search(capsys):
+    """A run on 300 digits: one row per budget, random search's best never falls as its budget
+    grows (its budgets are prefixes of one sequence), every value a finite objective."""
+    from benchmarks import search
+
+    search.main(["--limit", "300", "--cells", "raw:pca:kmeans", "--budgets", "2,4", "--seeds", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| raw")]
+    assert [row.split("|")[2].strip() for row in rows] == ["2", "4"]
+    ours = [float(row.split("|")[3]) for row in rows]
+    theirs = [float(row.split("|")[4]) for row in rows]
+    assert theirs[1] >= theirs[0]
+    assert all(-1.0 <= value <= 1.0 for value in ours + theirs)

@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 @dataclass
 class Cell:
     """What one study optimises: data (X (n, h, w, c) in [0, 1], y_true (n,)) and the three
-    stages' registry names."""
+    stages' registry names; `images` are X as the dataset stores them ((n, h, w, c0) uint8, the
+    input of the cell's logged model) and `source` where they were read."""
 
     dataset_name: str
     digest: str
@@ -44,6 +45,8 @@ class Cell:
     seed: int
     reference: np.ndarray | None = None  # (n, d) the dataset's shared reference embedding
     metric_sample_size: int | None = None
+    images: np.ndarray | None = None
+    source: str = ""
 
     def embed(self, params: dict, cache: FeatureCache | None = None, epoch_callback=None):
         """The first two stages on the cell's images for `params` (keyword arguments by stage):
@@ -158,6 +161,8 @@ def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Ce
             seed=config.seed,
             reference=reference,
             metric_sample_size=config.metric_sample_size,
+            images=dataset.images,
+            source=dataset.source,
         )
         for extractor in config.extractors
         for reducer in config.reducers
@@ -185,11 +190,15 @@ def _n_clusters(asked: list[int] | None, dataset) -> list[int]:
     return n_clusters
 
 
-def open_study(cell: Cell, storage, trials: int) -> optuna.Study:
-    """Create or load the cell's study; a new study gets the known configurations queued.
+def sampler(trials: int, seed: int) -> optuna.samplers.TPESampler:
+    """The search for a budget of `trials`: TPE whose random start-up phase is a third of the
+    budget (at least one trial), so a small budget still reaches the model-based phase."""
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, trials // 3))
 
-    The sampler's random start-up phase is a third of the trials asked for (at least one),
-    so a small budget still reaches the model-based phase."""
+
+def open_study(cell: Cell, storage, trials: int) -> optuna.Study:
+    """Create or load the cell's study with the `sampler` for `trials`; a new study gets the
+    known configurations queued."""
     directions = [
         "maximize" if METRICS.get(name).higher_is_better else "minimize" for name in cell.objectives
     ]
@@ -197,7 +206,7 @@ def open_study(cell: Cell, storage, trials: int) -> optuna.Study:
         study_name=cell.study_name,
         storage=storage,
         directions=directions,
-        sampler=optuna.samplers.TPESampler(seed=cell.seed, n_startup_trials=max(1, trials // 3)),
+        sampler=sampler(trials, cell.seed),
         load_if_exists=True,
     )
     if not study.trials:
