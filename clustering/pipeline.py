@@ -57,6 +57,7 @@ class Reduction:
     cache_hit: bool
     reduce_seconds: float
     seconds_saved: float = 0.0
+    key: str = ""  # names this embedding in the cache, whether it was cached or not
 
 
 @dataclass
@@ -145,7 +146,7 @@ def reduce(
         elapsed = time.perf_counter() - started
         logger.info("embedding cache hit for %s %s", reducer_name, params)
         return Reduction(
-            entry.features, None, True, elapsed, max(entry.extract_seconds - elapsed, 0.0)
+            entry.features, None, True, elapsed, max(entry.extract_seconds - elapsed, 0.0), key
         )
     reducer = cls(**params, random_state=seed)
     embedding = reducer.fit_transform(features)
@@ -154,7 +155,7 @@ def reduce(
         raise FloatingPointError(f"{reducer_name} produced NaN or infinite coordinates")
     if use_cache:
         cache.put(key, CacheEntry(embedding, None, seconds))
-    return Reduction(embedding, reducer, False, seconds)
+    return Reduction(embedding, reducer, False, seconds, key=key)
 
 
 def cluster_and_score(

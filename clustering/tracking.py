@@ -1,17 +1,21 @@
-"""MLflow: one experiment per dataset, one parent run per cell, one child run per trial.
+"""MLflow: one experiment per dataset, one parent run per cell, one child run per trial; each
+run's dataset as an MLflow input, and a cell's best pipeline as a logged model.
 
 Everything goes through an explicit `MlflowClient`, so no global active-run stack is involved and
 several processes can log into the same store.
 """
 
+import contextlib
 import functools
+import json
 import logging
 import math
 import tempfile
 import time
 from pathlib import Path
 
-from mlflow.entities import Metric, Param, RunTag
+import mlflow
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -26,6 +30,8 @@ STUDY_TAG = "clustering_bench.study"
 WORKER_TAG = "clustering_bench.worker"
 BEST_PREFIX = "best."
 MAX_BATCH = 100
+DIGEST_CHARS = 12  # of the dataset's sha256, as the logs show it (MLflow keeps at most 36)
+DATASET_CONTEXT = "train"  # every image of a cell is clustered: each run's one input
 
 
 class Tracker:
@@ -160,6 +166,46 @@ class Tracker:
         tags = {BEST_PREFIX + key: value for key, value in params.items()}
         self.log(cell_run_id, metrics=metrics, tags=tags, step=step)
 
+    def log_dataset(self, run_id: str, dataset: dict) -> None:
+        """Log the run's dataset as an MLflow input (the UI's Dataset column and filters).
+        `dataset`: name, digest (full sha256 hex), source, shape ((h, w, c) as stored),
+        n_images, and preprocessing (split, limit, color); the last three are input tags too."""
+        preprocessing = dataset["preprocessing"]
+        profile = {
+            "n_images": dataset["n_images"],
+            "digest_sha256": dataset["digest"],
+            **preprocessing,
+        }
+        schema = {"images": {"dtype": "uint8", "shape": [-1, *dataset["shape"]]}}
+        entity = Dataset(
+            name=dataset["name"],
+            digest=dataset["digest"][:DIGEST_CHARS],
+            source_type="local",
+            source=json.dumps({"uri": dataset["source"] or dataset["name"]}),
+            schema=json.dumps(schema),
+            profile=json.dumps(profile),
+        )
+        tags = [InputTag("mlflow.data.context", DATASET_CONTEXT)]
+        tags += [InputTag(key, _text(value)) for key, value in preprocessing.items()]
+        self.client.log_inputs(run_id, datasets=[DatasetInput(entity, tags)])
+
+    def log_model(self, run_id: str, python_model, **kwargs):
+        """Log `python_model` (an mlflow.pyfunc.PythonModel) as the run's pyfunc model named
+        "model"; `kwargs` go to mlflow.pyfunc's save_model (artifacts, signature, input_example,
+        pip_requirements, ...). Returns MLflow's ModelInfo (`model_uri`, `model_id`)."""
+        import mlflow.pyfunc
+        from mlflow.models import Model
+
+        with using_tracking_uri(self.tracking_uri), _quieter("mlflow.pyfunc"):
+            return Model.log(
+                artifact_path=None,
+                name="model",
+                flavor=mlflow.pyfunc,
+                run_id=run_id,
+                python_model=python_model,
+                **kwargs,
+            )
+
     def log_figure(self, run_id: str, figure, filename: str, artifact_path: str = "") -> None:
         """Save a matplotlib figure as a PNG artifact of the run."""
         with tempfile.TemporaryDirectory() as folder:
@@ -210,6 +256,30 @@ def search_all_runs(client, experiment_ids: list, filter_string: str, order_by=N
         token = page.token
         if not token:
             return runs
+
+
+@contextlib.contextmanager
+def using_tracking_uri(tracking_uri: str):
+    """MLflow's fluent API (model logging, loading, registering) pointed at `tracking_uri`
+    meanwhile; the previous URI is restored after."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+@contextlib.contextmanager
+def _quieter(name: str):
+    """The logger `name` at ERROR meanwhile: MLflow warns on every pyfunc model it pickles."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _text(value) -> str:

@@ -1,5 +1,6 @@
-"""Before and after a cell's trials: its MLflow cell run opened (or found again), and at the
-end the two stores made to agree, the best trial copied onto the cell run, its pictures drawn."""
+"""Before and after a cell's trials: its MLflow cell run opened (or found again) with its dataset
+as input, and at the end the two stores made to agree, the best trial copied onto the cell run,
+its pictures drawn and its pipeline logged as a model."""
 
 import logging
 from dataclasses import dataclass
@@ -8,9 +9,10 @@ import optuna
 from optuna.trial import TrialState
 
 from clustering.cache import FeatureCache
+from clustering.model.log import best_params, log_cell_model
 from clustering.report import figures, pictures
 from clustering.study.cell import Cell, CellSummary, best_trial, count_states, open_study
-from clustering.study.objective import Objective
+from clustering.study.objective import Objective, dataset_description
 from clustering.study.storage import fail_stale_trials, storage_lock
 from clustering.tracking import PARETO_TAG, Tracker
 
@@ -73,7 +75,7 @@ def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_i
         "seed": cell.seed,
         "dataset_digest": cell.digest,
     }
-    return tracker.open_cell_run(
+    run_id = tracker.open_cell_run(
         experiment_id,
         cell.study_name,
         cell.label,
@@ -81,6 +83,8 @@ def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_i
         tags,
         parent_run_id,
     )
+    tracker.log_dataset(run_id, dataset_description(cell))
+    return run_id
 
 
 def stale_trial_handler(tracker: Tracker):
@@ -113,8 +117,8 @@ def finalize(
     """If no trial of the cell is running or queued to be run (the last worker out; a known
     configuration still queued when the study has its trials is not run): make the trial runs
     agree with Optuna, copy the best trial and the counts onto the cell run (once per set of
-    counts), end the cell run with `status` and draw the best trial's pictures. Returns the
-    cell's summary either way."""
+    counts), end the cell run with `status`, draw the best trial's pictures and log its
+    pipeline as the cell run's model. Returns the cell's summary either way."""
     study, cell = prepared.study, prepared.cell
     with storage_lock(storage):
         fail_stale_trials(study)
@@ -139,6 +143,7 @@ def finalize(
         tracker.finish(prepared.cell_run_id, status)
     if writes and status == "FINISHED":
         log_cell_pictures(study, cell, tracker, prepared.cell_run_id, cache)
+        log_best_model(study, cell, tracker, prepared.cell_run_id, cache)
     return summary
 
 
@@ -203,6 +208,15 @@ def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
         )
         return
     tracker.log(cell_run_id, tags={PICTURES_TAG: best.number})
+
+
+def log_best_model(study, cell, tracker, cell_run_id, cache=None) -> None:
+    """Log the best complete trial's pipeline as the cell run's model (model.log)."""
+    best = best_trial(study)
+    if best is None:
+        return
+    params = best_params(Objective(cell, tracker, "", cell_run_id, cache), best)
+    log_cell_model(cell, params, best.number, tracker, cell_run_id, cache)
 
 
 def prepare(cells: list[Cell], services, parent_run_id: str | None = None) -> list[PreparedCell]:

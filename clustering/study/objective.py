@@ -10,6 +10,7 @@ from clustering import pipeline
 from clustering.cache import FeatureCache
 from clustering.clusterers import CLUSTERERS
 from clustering.extractors import EXTRACTORS
+from clustering.model import fitted
 from clustering.reducers import REDUCERS
 from clustering.study.cell import Cell
 from clustering.tracking import WORKER_TAG, Tracker
@@ -65,6 +66,7 @@ class Objective:
         label = f"[{cell.label}] trial {trial.number}"
         try:
             trial.set_user_attr("mlflow_run_id", run_id)  # a storage write: interruptible
+            self.tracker.log_dataset(run_id, dataset_description(cell))
             value = self._evaluate(run_id, params, label)
             trial.set_user_attr("metrics", self.scores)
         except BaseException as error:
@@ -125,7 +127,21 @@ class Objective:
             logger.info("%s epoch %d: %s", label, epoch + 1, _format(numbers))
 
         extraction, reduction = cell.embed(params, self.cache, on_epoch)
+        fitted.keep(self.cache, extraction, reduction)  # for the cell's model, when best
         return extraction, reduction
+
+
+def dataset_description(cell: Cell) -> dict:
+    """What Tracker.log_dataset logs of the cell's data: name, digest, source, stored image
+    shape (h, w, c), number of images and preprocessing (split, limit, color)."""
+    return {
+        "name": cell.dataset_name,
+        "digest": cell.digest,
+        "source": cell.source,
+        "shape": list(cell.images.shape[1:] if cell.images is not None else cell.X.shape[1:]),
+        "n_images": len(cell.X),
+        "preprocessing": cell.preprocessing,
+    }
 
 
 def _trial_scores(scores: dict, extraction, reduction) -> tuple[dict, dict]:

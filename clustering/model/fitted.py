@@ -1,0 +1,131 @@
+"""Fitted stages of a configuration kept beside the feature cache, so the cell's model can be
+built when its study ends even where the cache answered a trial (and nothing was fitted in
+memory). An extractor keeps what `transform` needs (a Keras extractor: its encoder, saved as a
+`.keras` file); a reducer is pickled whole. Missing or unreadable ones are fitted again with the
+trial's parameters and seed, and must give back the very features and embedding of the trial."""
+
+import copy
+import logging
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from clustering import pipeline
+from clustering.cache import FeatureCache
+from clustering.extractors import EXTRACTORS
+from clustering.reducers import REDUCERS
+
+logger = logging.getLogger(__name__)
+
+KERAS_ATTRIBUTES = ("model_", "encoder_", "decoder_")  # a KerasExtractor's fitted models
+
+
+def strip_extractor(extractor):
+    """(a copy of the fitted extractor without Keras models, the encoder's `.keras` bytes or
+    None): enough for `transform`, and picklable."""
+    if getattr(extractor, "encoder_", None) is None:
+        return extractor, None
+    return without_keras(extractor), pipeline.save_decoder(extractor.encoder_)
+
+
+def without_keras(extractor):
+    """A shallow copy of the extractor with its Keras models set to None (picklable)."""
+    stripped = copy.copy(extractor)
+    for name in KERAS_ATTRIBUTES:
+        if hasattr(stripped, name):
+            setattr(stripped, name, None)
+    return stripped
+
+
+def attach_encoder(extractor, encoder):
+    """The stripped extractor with its encoder (a Keras model, or `.keras` bytes) back."""
+    if encoder is not None:
+        extractor.encoder_ = (
+            pipeline.load_decoder(encoder) if isinstance(encoder, bytes) else encoder
+        )
+    return extractor
+
+
+def keep(cache: FeatureCache | None, extraction, reduction) -> None:
+    """Write the stages fitted in memory by a trial (a cache miss) beside their cache entries;
+    a failure is logged, never raised (the cell's model then fits them again)."""
+    if cache is None:
+        return
+    try:
+        if extraction.extractor is not None and EXTRACTORS.get(extraction.extractor.name).learned:
+            _write(cache, extraction.key, strip_extractor(extraction.extractor))
+        if reduction.reducer is not None and type(reduction.reducer).cached:
+            _write(cache, reduction.key, reduction.reducer)
+    except Exception as error:
+        logger.warning("could not keep the fitted stages: %s: %s", type(error).__name__, error)
+
+
+def fitted_stages(cell, params: dict, cache: FeatureCache | None = None):
+    """(fitted extractor, fitted reducer, embedding (n, d) float32) of `cell` for `params` (the
+    `__init__` keyword arguments by stage): what the cache kept, else fitted again with the same
+    seed; ValueError if a refit does not give back the trial's features or embedding."""
+    extraction, reduction = cell.embed(params, cache)
+    extractor = extraction.extractor
+    if extractor is None:
+        kept = _read(cache, extraction.key)
+        extractor = attach_encoder(*kept) if kept else None
+    if extractor is None:
+        logger.info("%s: fitting %s again for its model", cell.label, cell.extractor)
+        again = pipeline.extract(
+            cell.X,
+            cell.extractor,
+            params["extractor"],
+            seed=cell.seed,
+            digest=cell.digest,
+            preprocessing=cell.preprocessing,
+        )
+        _same(again.features, extraction.features, cell.extractor)
+        extractor = again.extractor
+    reducer = reduction.reducer or _read(cache, reduction.key)
+    if reducer is None:
+        logger.info("%s: fitting %s again for its model", cell.label, cell.reducer)
+        reducer = REDUCERS.get(cell.reducer)(**params["reducer"], random_state=cell.seed)
+        _same(reducer.fit_transform(extraction.features), reduction.embedding, cell.reducer)
+    return extractor, reducer, reduction.embedding
+
+
+def _same(refitted: np.ndarray, cached: np.ndarray, name: str) -> None:
+    if not np.array_equal(refitted, cached):
+        raise ValueError(
+            f"{name} fitted again with the trial's seed gave other numbers than the cached "
+            "ones; clear the feature cache (--cache-dir) and run the cell again"
+        )
+
+
+def _path(cache: FeatureCache, key: str) -> Path:
+    return cache.folder / f"{key}.fitted.pkl"
+
+
+def _write(cache: FeatureCache, key: str, value) -> None:
+    handle, temporary = tempfile.mkstemp(dir=cache.folder, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, _path(cache, key))
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _read(cache: FeatureCache | None, key: str):
+    """The value kept under `key`, None when absent or unreadable (then removed)."""
+    if cache is None or not key:
+        return None
+    path = _path(cache, key)
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as stream:
+            return pickle.load(stream)
+    except Exception as error:  # an unreadable entry is fitted again, never trusted
+        logger.warning("fitted stage %s is unreadable (%s); fitting it again", path, error)
+        path.unlink(missing_ok=True)
+        return None

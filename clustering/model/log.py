@@ -1,0 +1,111 @@
+"""Log a cell's best configuration as a pyfunc model on its cell run when its study ends: the
+fitted stages (from the cache, else fitted again with the trial's seed), the clusterer fitted
+again with the same seed, checked to give the trial's labels on the cell's images."""
+
+import importlib.metadata
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from clustering import pipeline
+from clustering.model.fitted import fitted_stages, strip_extractor
+from clustering.model.pyfunc import ENCODER_ARTIFACT, ClusterModel
+
+logger = logging.getLogger(__name__)
+
+MODEL_TAG = "model.trial_number"  # on the cell run: the trial its logged model is
+MODEL_URI_TAG = "model.uri"
+N_EXAMPLE = 2  # images in the input example
+REQUIREMENTS = ("clustering-bench", "mlflow", "numpy", "pandas", "scikit-learn", "umap-learn")
+KERAS_REQUIREMENTS = ("tensorflow-cpu", "keras")
+
+
+def build_model(cell, params: dict, cache=None) -> tuple[ClusterModel, np.ndarray]:
+    """(the model of `cell` for `params` (keyword arguments by stage), its labels (n,) of the
+    cell's images: those of the clusterer fitted with the cell's seed)."""
+    extractor, reducer, embedding = fitted_stages(cell, params, cache)
+    labels, clusterer = pipeline.cluster(
+        embedding, cell.clusterer, params["clusterer"], seed=cell.seed
+    )
+    model = ClusterModel(
+        extractor,
+        reducer,
+        clusterer,
+        cell.images.shape[1:],
+        cell.preprocessing["color"],
+        cell.dataset_name,
+    )
+    return model, labels
+
+
+def log_cell_model(cell, params: dict, trial_number: int, tracker, cell_run_id: str, cache=None):
+    """Log the model of `params` (trial `trial_number`'s configuration) on the cell run, once
+    per best trial (tag MODEL_TAG); a failure is logged as a warning, never raised."""
+    run = tracker.client.get_run(cell_run_id)
+    if run.data.tags.get(MODEL_TAG) == str(trial_number):
+        return
+    try:
+        model, labels = build_model(cell, params, cache)
+        predicted = model.predict(None, cell.images)["cluster"].to_numpy()
+        if not np.array_equal(predicted, labels):
+            raise ValueError(
+                f"the model gives {np.count_nonzero(predicted != labels)} of {len(labels)} "
+                "training images another cluster than the trial"
+            )
+        info = _log(model, cell, tracker, cell_run_id, trial_number)
+    except Exception as error:
+        logger.warning(
+            "model of %s (trial %d) not logged: %s: %s",
+            cell.label,
+            trial_number,
+            type(error).__name__,
+            error,
+        )
+        return
+    tracker.log(cell_run_id, tags={MODEL_TAG: trial_number, MODEL_URI_TAG: info.model_uri})
+    logger.info("[%s] model of trial %d logged: %s", cell.label, trial_number, info.model_uri)
+
+
+def best_params(objective, trial: optuna.trial.FrozenTrial) -> dict:
+    """The `__init__` keyword arguments by stage of a finished trial (objective.suggest)."""
+    return objective.suggest(optuna.trial.FixedTrial(trial.params))
+
+
+def _log(model: ClusterModel, cell, tracker, cell_run_id: str, trial_number: int):
+    _, encoder = strip_extractor(model.extractor)
+    described = _description(cell, trial_number)
+    with tempfile.TemporaryDirectory() as folder:
+        artifacts = {}
+        if encoder is not None:
+            path = Path(folder) / "encoder.keras"
+            path.write_bytes(encoder)
+            artifacts[ENCODER_ARTIFACT] = str(path)
+        return tracker.log_model(
+            cell_run_id,
+            model,
+            artifacts=artifacts,
+            signature=model.signature(),
+            input_example=np.ascontiguousarray(cell.images[:N_EXAMPLE]),
+            pip_requirements=_requirements(encoder is not None),
+            tags=described,
+            metadata=described,
+        )
+
+
+def _description(cell, trial_number: int) -> dict:
+    return {"dataset": cell.dataset_name, "cell": cell.label, "trial_number": str(trial_number)}
+
+
+def _requirements(keras: bool) -> list[str]:
+    """The installed versions of what the model imports (pinned where installed)."""
+    names = [*REQUIREMENTS, *(KERAS_REQUIREMENTS if keras else ())]
+    pinned = []
+    for name in names:
+        try:
+            pinned.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pinned.append(name)
+    return pinned

@@ -1,0 +1,97 @@
+"""The cell's best pipeline as an MLflow pyfunc model: images as the dataset stores them in
+((n, h, w, c) uint8), preprocessed as in the study, through the fitted extractor, reducer and
+clusterer; a table out (`cluster`, and `probability_<j>` per cluster where the clusterer gives
+probabilities). Bad input raises MlflowException(INVALID_PARAMETER_VALUE): HTTP 400 when served."""
+
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema, TensorSpec
+
+from clustering.data import preprocess
+from clustering.model.fitted import attach_encoder, without_keras
+
+ENCODER_ARTIFACT = "encoder"  # the Keras encoder's `.keras` file, for learned extractors
+
+
+class ClusterModel(PythonModel):
+    """Fitted extractor, reducer and clusterer of one configuration, for images shaped
+    `image_shape` ((h, w, c) uint8 as stored) of `dataset`, preprocessed with `color`."""
+
+    def __init__(self, extractor, reducer, clusterer, image_shape, color: bool, dataset: str):
+        self.extractor = extractor
+        self.reducer = reducer
+        self.clusterer = clusterer
+        self.image_shape = tuple(int(size) for size in image_shape)
+        self.color = bool(color)
+        self.dataset = dataset
+
+    def __getstate__(self) -> dict:
+        """Pickled without Keras models: the encoder travels as an artifact."""
+        return {**self.__dict__, "extractor": without_keras(self.extractor)}
+
+    def load_context(self, context) -> None:
+        path = context.artifacts.get(ENCODER_ARTIFACT)
+        if path:
+            with open(path, "rb") as stream:
+                attach_encoder(self.extractor, stream.read())
+
+    def predict(self, context, model_input: np.ndarray, params=None) -> pd.DataFrame:
+        """A table of n rows: `cluster` (int64) and, for probabilistic clusterers,
+        `probability_<j>` (float64, each row summing to 1) for images (n, h, w, c) uint8."""
+        images = check_images(model_input, self.image_shape, self.dataset)
+        embedding = self.embed(images)
+        table = pd.DataFrame({"cluster": self.clusterer.predict(embedding).astype(np.int64)})
+        if self.clusterer.probabilistic:
+            probabilities = self.clusterer.predict_proba(embedding)
+            for j in range(probabilities.shape[1]):
+                table[f"probability_{j}"] = probabilities[:, j].astype(np.float64)
+        return table
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Stored images (n, h, w, c) uint8 -> the clusterer's input (n, d) float32."""
+        X = preprocess(images, color=self.color)
+        return self.reducer.transform(self.extractor.transform(X))
+
+    def signature(self) -> ModelSignature:
+        """Tensor of stored images in; `cluster` (and `probability_<j>`) columns out."""
+        inputs = Schema([TensorSpec(np.dtype(np.uint8), (-1, *self.image_shape), "images")])
+        columns = [ColSpec("long", "cluster")]
+        if self.clusterer.probabilistic:
+            n_clusters = len(self.clusterer.cluster_centers_)
+            columns += [ColSpec("double", f"probability_{j}") for j in range(n_clusters)]
+        return ModelSignature(inputs=inputs, outputs=Schema(columns))
+
+
+def check_images(model_input, image_shape: tuple, dataset: str) -> np.ndarray:
+    """`model_input` as uint8 images (n, *image_shape); one MlflowException naming the problem
+    and the fix for anything else (a table, a wrong shape or dtype, NaN, values off 0..255)."""
+    expected = f"(n, {', '.join(map(str, image_shape))}) uint8 images as {dataset} stores them"
+    if isinstance(model_input, dict) and len(model_input) == 1:
+        model_input = next(iter(model_input.values()))
+    if isinstance(model_input, pd.DataFrame):
+        _invalid(f'got a table; send {expected} as a tensor (JSON: {{"inputs": [...]}})')
+    try:
+        images = np.asarray(model_input)
+    except ValueError:
+        _invalid(f"got ragged nested lists; send {expected}")
+    if images.dtype.kind not in "biuf":
+        _invalid(f"got {images.dtype} values; send {expected}")
+    if images.dtype.kind == "f" and np.isnan(images).any():
+        _invalid(f"the images contain NaN pixels; send {expected}")
+    if images.ndim == len(image_shape) and image_shape[-1] == 1:
+        images = images[..., np.newaxis]
+    if images.shape[1:] != image_shape or images.ndim != len(image_shape) + 1:
+        _invalid(f"got images of shape {images.shape}; send {expected}")
+    if images.dtype.kind == "f":
+        _invalid(f"got {images.dtype} pixels; send {expected} (0..255, not scaled to [0, 1])")
+    if images.size and (images.min() < 0 or images.max() > 255):
+        _invalid(f"got pixel values in [{images.min()}, {images.max()}]; send {expected}")
+    return images.astype(np.uint8, copy=False)
+
+
+def _invalid(message: str):
+    raise MlflowException(f"invalid images: {message}", error_code=INVALID_PARAMETER_VALUE)
