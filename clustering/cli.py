@@ -150,6 +150,31 @@ def build_parser() -> argparse.ArgumentParser:
         "committed reference results are made with --out results)",
     )
 
+    register = commands.add_parser(
+        "register", help="register the dataset's best cell model as clustering-bench-<dataset>"
+    )
+    register.add_argument("--dataset", default="digits")
+    register.add_argument(
+        "--by",
+        default=DEFAULT_OBJECTIVE,
+        help=f"the metric that picks the best cell (default {DEFAULT_OBJECTIVE})",
+    )
+    register.add_argument("--tracking-uri")
+
+    predict = commands.add_parser(
+        "predict", help="assign a dataset's images to clusters with a logged or registered model"
+    )
+    predict.add_argument(
+        "--model", required=True, help="model URI: models:/clustering-bench-digits/1, runs:/..."
+    )
+    predict.add_argument("--dataset", default="digits")
+    predict.add_argument("--data-dir", help="folder holding the dataset's files")
+    predict.add_argument("--split", choices=["test", "train", "all"], default="test")
+    predict.add_argument("--limit", type=int, help="class-stratified subset of N images")
+    predict.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
+    predict.add_argument("--out", default="labels.csv", help="CSV file (default labels.csv)")
+    predict.add_argument("--tracking-uri")
+
     listing = commands.add_parser("datasets", help="list datasets, where they are looked up")
     listing.add_argument("--data-dir")
 
@@ -242,6 +267,45 @@ def command_report(args) -> int:
     return 0
 
 
+def command_register(args) -> int:
+    from clustering.model.registry import register_best
+    from clustering.tracking import Tracker
+
+    tracker = Tracker(resolve_tracking_uri(args.tracking_uri))
+    tracker.check_reachable()
+    done = register_best(tracker, args.dataset, args.by)
+    if not args.quiet:
+        what = "registered" if done.new else "already registered as"
+        print(
+            f"{done.cell} ({args.by} = {done.value:.4f}) {what} {done.name} version "
+            f"{done.version}\nmodel:   {done.model_uri}\nserve:   mlflow models serve -m "
+            f"models:/{done.name}/{done.version} --env-manager local -p 5001"
+        )
+    return 0
+
+
+def command_predict(args) -> int:
+    from clustering.model.predict import predict_dataset
+
+    written = predict_dataset(
+        args.model,
+        resolve_tracking_uri(args.tracking_uri),
+        args.out,
+        name=args.dataset,
+        data_dir=args.data_dir,
+        split=args.split,
+        limit=args.limit,
+        seed=args.seed,
+    )
+    if not args.quiet:
+        print(
+            f"wrote {written['path']}: {written['n_images']} images in "
+            f"{written['n_clusters']} clusters (against the dataset's labels: Hungarian "
+            f"accuracy {written['hungarian_accuracy']:.4f}, NMI {written['nmi']:.4f})"
+        )
+    return 0
+
+
 def command_datasets(args) -> int:
     from clustering.data import describe_sources
 
@@ -267,6 +331,8 @@ COMMANDS = {
     "run": command_run,
     "worker": command_worker,
     "report": command_report,
+    "register": command_register,
+    "predict": command_predict,
     "datasets": command_datasets,
     "list": command_list,
 }
