@@ -70,7 +70,7 @@ def store(tmp_path_factory, test_data):
     assert run_cells(folder, mnist, "gmm") == 0
     assert run_cells(folder, mnist, "kmeans") == 0
     kept = list((folder / "cache").glob("*.fitted.pkl"))
-    assert len(kept) == 2  # the dense autoencoder's encoder and the fitted UMAP
+    assert len(kept) == 4  # the encoder, the fitted UMAP, the gmm and the kmeans
     for path in kept:
         path.unlink()
     assert run_cells(folder, mnist, "minibatch_kmeans") == 0

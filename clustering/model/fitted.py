@@ -1,8 +1,9 @@
 """Fitted stages of a configuration kept beside the feature cache, so the cell's model can be
 built when its study ends even where the cache answered a trial (and nothing was fitted in
 memory). An extractor keeps what `transform` needs (a Keras extractor: its encoder, saved as a
-`.keras` file); a reducer is pickled whole. Missing or unreadable ones are fitted again with the
-trial's parameters and seed, and must give back the very features and embedding of the trial."""
+`.keras` file); a reducer and a clusterer are pickled whole. Missing or unreadable ones are
+fitted again with the trial's parameters and seed, and must give back the very features and
+embedding of the trial (the clusterer: the same seed gives the same labels)."""
 
 import copy
 import logging
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from clustering import pipeline
-from clustering.cache import FeatureCache
+from clustering.cache import FeatureCache, derived_key
 from clustering.extractors import EXTRACTORS
 from clustering.reducers import REDUCERS
 
@@ -63,8 +64,32 @@ def keep(cache: FeatureCache | None, extraction, reduction) -> None:
         logger.warning("could not keep the fitted stages: %s: %s", type(error).__name__, error)
 
 
+def keep_clusterer(cache: FeatureCache | None, reduction, cell, params: dict, clusterer) -> None:
+    """Write a trial's fitted clusterer beside its embedding's cache entry (logged on failure)."""
+    if cache is None:
+        return
+    try:
+        _write(cache, _clusterer_key(reduction, cell, params), clusterer)
+    except Exception as error:
+        logger.warning("could not keep the fitted clusterer: %s: %s", type(error).__name__, error)
+
+
+def fitted_clusterer(cell, params: dict, reduction, cache: FeatureCache | None = None):
+    """(labels (n,), fitted clusterer) of the trial with `params` on `reduction`'s embedding:
+    the clusterer the trial kept (its labels_), else fitted again with the cell's seed."""
+    kept = _read(cache, _clusterer_key(reduction, cell, params))
+    if kept is not None:
+        return kept.labels_, kept
+    embedding, name = reduction.embedding, cell.clusterer
+    return pipeline.cluster(embedding, name, params["clusterer"], seed=cell.seed)
+
+
+def _clusterer_key(reduction, cell, params: dict) -> str:
+    return derived_key(reduction.key, f"clusterer:{cell.clusterer}", params["clusterer"], cell.seed)
+
+
 def fitted_stages(cell, params: dict, cache: FeatureCache | None = None):
-    """(fitted extractor, fitted reducer, embedding (n, d) float32) of `cell` for `params` (the
+    """(fitted extractor, fitted reducer, pipeline.Reduction) of `cell` for `params` (the
     `__init__` keyword arguments by stage): what the cache kept, else fitted again with the same
     seed; ValueError if a refit does not give back the trial's features or embedding."""
     extraction, reduction = cell.embed(params, cache)
@@ -89,7 +114,7 @@ def fitted_stages(cell, params: dict, cache: FeatureCache | None = None):
         logger.info("%s: fitting %s again for its model", cell.label, cell.reducer)
         reducer = REDUCERS.get(cell.reducer)(**params["reducer"], random_state=cell.seed)
         _same(reducer.fit_transform(extraction.features), reduction.embedding, cell.reducer)
-    return extractor, reducer, reduction.embedding
+    return extractor, reducer, reduction
 
 
 def _same(refitted: np.ndarray, cached: np.ndarray, name: str) -> None:

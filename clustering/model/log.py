@@ -5,13 +5,13 @@ again with the same seed, checked to give the trial's labels on the cell's image
 import importlib.metadata
 import logging
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import optuna
 
-from clustering import pipeline
-from clustering.model.fitted import fitted_stages, strip_extractor
+from clustering.model.fitted import fitted_clusterer, fitted_stages, strip_extractor
 from clustering.model.pyfunc import ENCODER_ARTIFACT, ClusterModel
 
 logger = logging.getLogger(__name__)
@@ -25,11 +25,9 @@ KERAS_REQUIREMENTS = ("tensorflow-cpu", "keras")
 
 def build_model(cell, params: dict, cache=None) -> tuple[ClusterModel, np.ndarray]:
     """(the model of `cell` for `params` (keyword arguments by stage), its labels (n,) of the
-    cell's images: those of the clusterer fitted with the cell's seed)."""
-    extractor, reducer, embedding = fitted_stages(cell, params, cache)
-    labels, clusterer = pipeline.cluster(
-        embedding, cell.clusterer, params["clusterer"], seed=cell.seed
-    )
+    cell's images: those of the trial's clusterer, kept or fitted again with the cell's seed)."""
+    extractor, reducer, reduction = fitted_stages(cell, params, cache)
+    labels, clusterer = fitted_clusterer(cell, params, reduction, cache)
     model = ClusterModel(
         extractor,
         reducer,
@@ -47,6 +45,7 @@ def log_cell_model(cell, params: dict, trial_number: int, tracker, cell_run_id: 
     run = tracker.client.get_run(cell_run_id)
     if run.data.tags.get(MODEL_TAG) == str(trial_number):
         return
+    started = time.perf_counter()
     try:
         model, labels = build_model(cell, params, cache)
         predicted = model.predict(None, cell.images)["cluster"].to_numpy()
@@ -66,7 +65,13 @@ def log_cell_model(cell, params: dict, trial_number: int, tracker, cell_run_id: 
         )
         return
     tracker.log(cell_run_id, tags={MODEL_TAG: trial_number, MODEL_URI_TAG: info.model_uri})
-    logger.info("[%s] model of trial %d logged: %s", cell.label, trial_number, info.model_uri)
+    logger.info(
+        "[%s] model of trial %d logged in %.1f s: %s",
+        cell.label,
+        trial_number,
+        time.perf_counter() - started,
+        info.model_uri,
+    )
 
 
 def best_params(objective, trial: optuna.trial.FrozenTrial) -> dict:

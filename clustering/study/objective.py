@@ -97,6 +97,7 @@ class Objective:
             metric_sample_size=cell.metric_sample_size,
             progress=_metric_progress(label),
         )
+        fitted.keep_clusterer(self.cache, reduction, cell, params, clustering.clusterer)
         scores, tags = _trial_scores(clustering.scores, extraction, reduction)
         if cell.metric_sample_size is not None:
             tags["metric_sample_size"] = cell.metric_sample_size
