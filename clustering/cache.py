@@ -28,20 +28,22 @@ class CacheEntry:
     decoder: bytes | None = None
 
 
-def cache_key(digest: str, preprocessing: dict, extractor: str, params: dict, seed: int) -> str:
-    """A hex key for one (data, preprocessing, extractor, params, seed) combination."""
-    payload = json.dumps(
-        {
-            "format": 2,  # 2: entries keep the decoder; entries of format 1 are never read
-            "digest": digest,
-            "preprocessing": preprocessing,
-            "extractor": extractor,
-            "params": params,
-            "seed": seed,
-        },
-        sort_keys=True,
-        default=str,
-    )
+def cache_key(
+    digest: str, preprocessing: dict, extractor: str, params: dict, seed: int, version: int = 1
+) -> str:
+    """A hex key for one (data, preprocessing, extractor, params, seed) combination, and the
+    extractor's `version` (raised when its model changes, so older entries are never read)."""
+    fields = {
+        "format": 2,  # 2: entries keep the decoder; entries of format 1 are never read
+        "digest": digest,
+        "preprocessing": preprocessing,
+        "extractor": extractor,
+        "params": params,
+        "seed": seed,
+    }
+    if version != 1:  # version 1 keeps the keys it had before versions existed
+        fields["version"] = version
+    payload = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 

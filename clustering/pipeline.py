@@ -84,7 +84,7 @@ def extract(
     The cache look-up and the fit share their locals; split, each half would need them all."""
     cls = EXTRACTORS.get(extractor_name)
     use_cache = cache is not None and cls.learned
-    key = cache_key(digest, preprocessing, extractor_name, params, seed)
+    key = cache_key(digest, preprocessing, extractor_name, params, seed, cls.version)
     if use_cache:
         started = time.perf_counter()
         entry = cache.get(key)

@@ -13,6 +13,8 @@ def test_key_changes_with_every_input_that_changes_the_features():
     assert base != cache_key("d1", {"color": False}, "dense_ae", {"vae.beta": 1.0}, 0)
     assert base != cache_key("d1", {"color": False}, "vae", {"vae.beta": 2.0}, 0)
     assert base != cache_key("d1", {"color": False}, "vae", {"vae.beta": 1.0}, 1)
+    assert base == cache_key("d1", {"color": False}, "vae", {"vae.beta": 1.0}, 0, version=1)
+    assert base != cache_key("d1", {"color": False}, "vae", {"vae.beta": 1.0}, 0, version=2)
 
 
 def test_round_trip_keeps_features_reconstructions_and_seconds(tmp_path):

@@ -205,6 +205,16 @@ def cifar_color(test_data):
     return datasets.preprocess(dataset.images, color=True)
 
 
+def test_unet_keeps_learning_on_mnist(test_data):
+    """The U-Net once went dark after its first epoch on these images (loss stuck at the mean
+    squared pixel, the loss of an all-black output, for seeds 0-2); it must keep learning."""
+    X = datasets.preprocess(datasets.load("mnist", data_dir=test_data).images)
+    unet = make("unet", epochs=3, batch_size=32, validation_split=0, random_state=1).fit(X)
+    losses = unet.history_["loss"]
+    assert losses[2] < 0.98 * losses[1] < 0.98 * losses[0]
+    assert losses[2] < float(np.mean(X**2))  # below an all-black output's loss
+
+
 @pytest.mark.parametrize("name", CONVOLUTIONAL)
 @pytest.mark.parametrize("images", ["mnist", "cifar_color"])
 def test_fits_28x28_gray_and_32x32_colour_images(request, name, images):

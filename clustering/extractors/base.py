@@ -61,9 +61,11 @@ class Extractor(Searchable, TransformerMixin, BaseEstimator):
     the flag is False: `reconstructs` (`reconstruct(X)`: images -> images), `decodes`
     (`decode(codes)`: features -> images), `samples` (`sample(n, random_state)`: new images).
     `learned` says whether fitting trains a model (worth caching the features); models that
-    train expose `history_` (dict of per-epoch loss lists).
+    train expose `history_` (dict of per-epoch loss lists). `version` is raised whenever the
+    model a configuration builds changes, so cached features of the older model are not reused.
     """
 
+    version: int = 1
     learned: bool = False
     reconstructs: bool = False
     decodes: bool = False

@@ -8,6 +8,9 @@ from clustering.space import Space
 def build_unet(image_shape, depth: int, base_filters: int):
     """(model, encoder): `depth` levels of two 3x3 convs + MaxPool(2), a bottleneck, and the
     mirrored up-convolutions (Conv2DTranspose 2x2) concatenated with the skip connections.
+    Each conv is He-initialised and batch-normalised before its ReLU: without both, the
+    MSE-trained sigmoid output went dark after one epoch on MNIST for every seed tried (loss
+    stuck at the mean squared pixel, 0.102, no gradient left).
 
     The encoder maps images to the global average of the bottleneck: `base_filters * 2**depth`
     features whatever the image size.
@@ -17,7 +20,10 @@ def build_unet(image_shape, depth: int, base_filters: int):
 
     def conv_block(x, n_filters):
         for _ in range(2):
-            x = layers.Conv2D(n_filters, 3, padding="same", activation="relu")(x)
+            x = layers.Conv2D(
+                n_filters, 3, padding="same", use_bias=False, kernel_initializer="he_uniform"
+            )(x)
+            x = layers.Activation("relu")(layers.BatchNormalization()(x))
         return x
 
     inputs = keras.Input(image_shape)
@@ -48,6 +54,7 @@ class UNet(KerasExtractor):
     least one pixel: depth <= 3 on 8x8 digits.
     """
 
+    version = 2  # 2: batch-normalised, He-initialised convolutions
     decodes = False
 
     def __init__(
