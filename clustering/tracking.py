@@ -189,19 +189,29 @@ class Tracker:
         tags += [InputTag(key, _text(value)) for key, value in preprocessing.items()]
         self.client.log_inputs(run_id, datasets=[DatasetInput(entity, tags)])
 
-    def log_model(self, run_id: str, python_model, **kwargs):
+    def log_model(self, run_id: str, python_model, tags: dict | None = None, **kwargs):
         """Log `python_model` (an mlflow.pyfunc.PythonModel) as the run's pyfunc model named
-        "model"; `kwargs` go to mlflow.pyfunc's save_model (artifacts, signature, input_example,
-        pip_requirements, ...). Returns MLflow's ModelInfo (`model_uri`, `model_id`)."""
+        "model" in the run's experiment, with `tags`; `kwargs` go to mlflow.pyfunc's save_model
+        (artifacts, signature, input_example, pip_requirements, metadata). Returns MLflow's
+        ModelInfo (`model_uri`, `model_id`)."""
         import mlflow.pyfunc
         from mlflow.models import Model
 
+        run = self.client.get_run(run_id)
+        logged = self.client.create_logged_model(  # in the run's experiment, not the default
+            run.info.experiment_id,
+            name="model",
+            source_run_id=run_id,
+            tags={key: _text(value) for key, value in (tags or {}).items()},
+            params=dict(run.data.params),
+        )
         with using_tracking_uri(self.tracking_uri), _quieter("mlflow.pyfunc"):
             return Model.log(
                 artifact_path=None,
                 name="model",
                 flavor=mlflow.pyfunc,
                 run_id=run_id,
+                model_id=logged.model_id,
                 python_model=python_model,
                 **kwargs,
             )
