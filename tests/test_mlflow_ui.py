@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_html_report import chromium, headless
 
 from clustering.cli import main
 from clustering.report.columns import METRIC_COLUMNS
@@ -189,3 +190,42 @@ def test_report_through_the_server_embeds_the_cell_pictures(server, tmp_path):
     assert page.count("data:image/png;base64,") >= len(CLUSTERERS) * 3
     assert len(list((tmp_path / "digits" / "cells").glob("*/*.png"))) == len(CLUSTERERS) * 3
     assert f'href="{server.uri}/#/experiments/' in page  # links to each cell run's page
+
+
+def test_every_run_shows_its_dataset_in_the_dataset_column(server, experiment_id):
+    """The runs table's Dataset column and filters read each run's dataset inputs."""
+    runs = [
+        run
+        for run in search(server, experiment_id)
+        if as_dict(run["data"]["tags"])[ROLE_TAG] in ("cell", "trial")
+    ]
+    assert len(runs) == len(CLUSTERERS) * (TRIALS + 1)
+    for run in runs:
+        (entry,) = run["inputs"]["dataset_inputs"]
+        assert entry["dataset"]["name"] == "digits"
+        assert len(entry["dataset"]["digest"]) == 12
+        tags = as_dict(entry["tags"])
+        assert tags["mlflow.data.context"] == "train" and tags["limit"] == "200"
+    filtered = search(server, experiment_id, "dataset.name = 'digits'")
+    assert {run["info"]["run_id"] for run in filtered} == {run["info"]["run_id"] for run in runs}
+
+
+def test_each_cell_model_and_the_registered_winner_have_their_pages(
+    server, experiment_id, tmp_path
+):
+    """Every cell run logged a model (the Models column); `register` makes the winner's page in
+    the registry, which the UI renders in headless Chromium."""
+    for cell in search(server, experiment_id, f"tags.`{ROLE_TAG}` = 'cell'"):
+        (output,) = cell["outputs"]["model_outputs"]
+        assert as_dict(cell["data"]["tags"])["model.uri"] == f"models:/{output['model_id']}"
+    assert main(["--quiet", "register", "--dataset", "digits", "--tracking-uri", server.uri]) == 0
+    name = "clustering-bench-digits"
+    model = call(server, f"registered-models/get?name={name}")["registered_model"]
+    (version,) = model["latest_versions"]
+    assert as_dict(version["tags"])["criterion"] == "reference_asc"
+    browser = chromium()
+    if browser is None:
+        pytest.skip("chromium not found: install it (apt-get install -y chromium; .ci/run does)")
+    page = headless(browser, tmp_path / "profile", "--dump-dom", f"{server.uri}/#/models/{name}")
+    assert name in page.stdout, page.stderr[-2000:]
+    assert "Version 1" in page.stdout
