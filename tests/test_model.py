@@ -250,6 +250,10 @@ def test_mlflow_models_serve_answers_with_the_trials_labels_and_400_for_bad_imag
         served = np.array([row["cluster"] for row in answer["predictions"]])
         local = mlflow.pyfunc.load_model(cell.data.tags[MODEL_URI_TAG]).predict(dataset.images)
         assert np.array_equal(served, local["cluster"].to_numpy())
+        status, answer = post(port, json.dumps({"inputs": dataset.images[:5].tolist()}))
+        assert status == 200  # five images are new rows to UMAP: its transform, not the fit
+        few = mlflow.pyfunc.load_model(cell.data.tags[MODEL_URI_TAG]).predict(dataset.images[:5])
+        assert [row["cluster"] for row in answer["predictions"]] == few["cluster"].tolist()
         nan = dataset.images[:2].astype(np.float64)
         nan[0, 5, 5, 0] = np.nan
         bad = {
