@@ -13,6 +13,7 @@ values and only the sampler differs.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
@@ -31,10 +32,12 @@ CELLS = ("raw:umap:gmm", "raw:pca:gmm", "raw:umap:kmeans")
 
 
 def objective_function(cell, cache: FeatureCache, log: list):
-    """trial -> the cell's objective for the trial's parameters; appends (value, accuracy)."""
+    """trial -> the cell's objective for the trial's parameters; appends (value, accuracy), or
+    None for a trial that raised (which then fails in Optuna, as in a study)."""
     suggest = Objective(cell, None, "", "", cache).suggest
 
     def evaluate(trial: optuna.Trial) -> float:
+        log.append(None)
         params = suggest(trial)
         _, reduction = cell.embed(params, cache)
         features = reduction.embedding
@@ -53,15 +56,19 @@ def objective_function(cell, cache: FeatureCache, log: list):
             random_state=cell.seed,
         )
         accuracy = score("hungarian_accuracy", features, labels, cell.y_true)
-        log.append((value, accuracy))
+        log[-1] = (value, accuracy)
         return value
 
     return evaluate
 
 
 def best_after(log: list, budget: int, sign: float) -> tuple[float, float]:
-    """(best objective, its trial's Hungarian accuracy) among the first `budget` entries."""
-    return max(log[:budget], key=lambda entry: sign * entry[0])
+    """(best objective, its trial's Hungarian accuracy) among the first `budget` trials, failed
+    ones counted in the budget; (nan, nan) when all of them failed."""
+    complete = [entry for entry in log[:budget] if entry is not None]
+    if not complete:
+        return math.nan, math.nan
+    return max(complete, key=lambda entry: sign * entry[0])
 
 
 def run_cell(cell, cache, budgets, seeds) -> dict:
@@ -74,24 +81,25 @@ def run_cell(cell, cache, budgets, seeds) -> dict:
         study = optuna.create_study(
             direction=direction, sampler=optuna.samplers.RandomSampler(seed=seed)
         )
-        study.optimize(objective_function(cell, cache, log), n_trials=max(budgets))
+        study.optimize(objective_function(cell, cache, log), n_trials=max(budgets), catch=Exception)
         for budget in budgets:
             results.setdefault(("random", budget), []).append(best_after(log, budget, sign))
         for budget in budgets:
             log = []
             study = open_study(cell, None, budget)
             study.sampler = sampler(budget, seed)
-            study.optimize(objective_function(cell, cache, log), n_trials=budget)
+            study.optimize(objective_function(cell, cache, log), n_trials=budget, catch=Exception)
             results.setdefault(("search", budget), []).append(best_after(log, budget, sign))
     return results
 
 
 def table(cell_label: str, results: dict, budgets, objective: str) -> str:
     """Markdown rows: per budget, the mean best objective of each search and who won."""
+    sign = 1.0 if METRICS.get(objective).higher_is_better else -1.0
     rows = []
     for budget in budgets:
         ours, theirs = results[("search", budget)], results[("random", budget)]
-        wins = sum(a[0] > b[0] for a, b in zip(ours, theirs, strict=True))
+        wins = sum(sign * a[0] > sign * b[0] for a, b in zip(ours, theirs, strict=True))
         ties = sum(a[0] == b[0] for a, b in zip(ours, theirs, strict=True))
         losses = len(ours) - wins - ties
         rows.append(
