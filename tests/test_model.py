@@ -114,9 +114,10 @@ def test_the_reloaded_cell_model_gives_the_trials_labels(store, clusterer):
         assert np.array_equal(probabilities.argmax(axis=1), labels)
     else:
         assert list(table.columns) == ["cluster"]
-    signature = model.metadata.signature
-    assert signature.inputs.inputs[0].shape == (-1, 28, 28, 1)
-    assert signature.inputs.inputs[0].type == np.dtype(np.uint8)
+    (images,) = model.metadata.signature.inputs.inputs  # untyped: the model checks the values
+    assert (images.name, images.type, images.shape) == ("images", np.dtype(object), (-1,))
+    assert model.metadata.metadata["image_shape"] == [28, 28, 1]
+    assert model.metadata.metadata["input"] == "(n, 28, 28, 1) uint8 images, 0..255"
 
 
 @pytest.mark.slow
@@ -192,17 +193,23 @@ def test_register_and_predict_reject_bad_input_in_one_line(store, capsys):
 
 
 def test_check_images_names_the_problem_and_the_fix():
-    good = np.zeros((2, 8, 8, 1), np.uint8)
+    good = np.arange(128).reshape(2, 8, 8, 1).astype(np.uint8)
     assert check_images(good, (8, 8, 1), "digits") is good
-    assert check_images(good[..., 0].astype(np.int64), (8, 8, 1), "digits").dtype == np.uint8
-    nan = good.astype(np.float64)
-    nan[0, 0, 0, 0] = np.nan
+    for same in (good[..., 0].astype(np.int64), good * 1.0, good.astype(object)):
+        assert np.array_equal(check_images(same, (8, 8, 1), "digits"), good)  # JSON: object
+    nan, inf = good.astype(np.float64), good.astype(object)
+    nan[0, 0, 0, 0], inf[1, 0, 0, 0] = np.nan, float("inf")
+    text, ragged = good.astype(object), np.empty(2, object)
+    text[1, 2, 3, 0], ragged[:] = "12", [[[[0]] * 8] * 8, [[0]] * 7]
     cases = {
         "shape (2, 9, 9, 1)": np.zeros((2, 9, 9, 1), np.uint8),
-        "float32 pixels": good.astype(np.float32) / 255,
+        "whole numbers 0..255 as the dataset stores them; got 0.00392157": good / 255,
         "NaN pixels": nan,
-        "values in [0, 300]": good.astype(np.int64) + np.arange(2).reshape(2, 1, 1, 1) * 300,
+        "inf pixels": inf,
+        "values in [0, 300]": good.astype(np.int64) * 0 + np.arange(2).reshape(2, 1, 1, 1) * 300,
         "got <U1 values": np.full((2, 8, 8, 1), "a"),
+        "got a str value ('12')": text,
+        "got ragged nested lists": ragged,
         "got a table": pd.DataFrame({"a": [1]}),
     }
     for expected, images in cases.items():
@@ -257,16 +264,20 @@ def test_mlflow_models_serve_answers_with_the_trials_labels_and_400_for_bad_imag
         nan = dataset.images[:2].astype(np.float64)
         nan[0, 5, 5, 0] = np.nan
         bad = {
-            "wrong size": json.dumps({"inputs": np.zeros((2, 8, 8, 1), int).tolist()}),
-            "NaN": json.dumps({"inputs": nan.tolist()}),
-            "out of range": json.dumps({"inputs": (dataset.images[:2] * 2.0).tolist()}),
-            "strings": json.dumps({"inputs": [[["a"] * 28] * 28]}),
+            "got images of shape (2, 8, 8, 1)": np.zeros((2, 8, 8, 1), int).tolist(),
+            "NaN pixels": nan.tolist(),
+            "pixel values in [0, 510]": (dataset.images[:2] * 2.0).tolist(),
+            "got a str value ('a')": [[["a"] * 28] * 28],
+            "must be whole numbers 0..255": (dataset.images[:2] / 255).tolist(),
         }
-        for what, body in bad.items():
-            status, answer = post(port, body)
-            assert status == 400, (what, answer)
+        for problem, inputs in bad.items():
+            status, answer = post(port, json.dumps({"inputs": inputs}))
+            assert status == 400, (problem, answer)
             assert set(answer) >= {"error_code", "message"} and "stack_trace" not in answer
-            assert "Traceback" not in answer["message"], what
+            # MLflow quotes the request's array first; the model's own words end the message
+            reason = answer["message"].rsplit("\nError: ", 1)[-1]
+            assert reason.startswith("invalid images: ") and problem in reason, reason
+            assert reason.endswith("send (n, 28, 28, 1) uint8 images as mnist stores them")
     finally:
         server.terminate()
         server.wait(timeout=30)

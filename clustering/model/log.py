@@ -96,7 +96,7 @@ def _log(model: ClusterModel, cell, tracker, cell_run_id: str, trial_number: int
             input_example=np.ascontiguousarray(cell.images[:N_EXAMPLE]),
             pip_requirements=_requirements(encoder is not None),
             tags=described,
-            metadata=described,
+            metadata={**described, **model.metadata()},
         )
 
 

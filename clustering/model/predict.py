@@ -12,7 +12,6 @@ from clustering import data
 from clustering.errors import BenchError
 from clustering.extractors.keras_base import import_tensorflow
 from clustering.metrics.external import hungarian_accuracy, nmi
-from clustering.model.pyfunc import check_images
 from clustering.tracking import using_tracking_uri
 
 logger = logging.getLogger(__name__)
@@ -37,11 +36,9 @@ def load_model(model_uri: str, tracking_uri: str):
 
 def predict_images(model, images: np.ndarray) -> pd.DataFrame:
     """The model's table (`cluster`, `probability_<j>`) for images (n, h, w, c) uint8;
-    BenchError with the model's one-line reason when it rejects them."""
-    shape = model.metadata.get_input_schema().inputs[0].shape[1:]
-    dataset = (model.metadata.metadata or {}).get("dataset", "the training dataset")
+    BenchError with the model's one-line reason when it rejects them (the model checks them)."""
     try:
-        return model.predict(check_images(images, tuple(shape), dataset))
+        return model.predict(images)
     except MlflowException as error:
         reason = str(error.message).rsplit("Error: ", 1)[-1].strip()
         raise BenchError(f"the model rejects these images: {reason}") from None

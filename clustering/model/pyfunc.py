@@ -1,7 +1,11 @@
 """The cell's best pipeline as an MLflow pyfunc model: images as the dataset stores them in
 ((n, h, w, c) uint8), preprocessed as in the study, through the fitted extractor, reducer and
 clusterer; a table out (`cluster`, and `probability_<j>` per cluster where the clusterer gives
-probabilities). Bad input raises MlflowException(INVALID_PARAMETER_VALUE): HTTP 400 when served."""
+probabilities). The signature's input is an untyped tensor, so a served request's JSON numbers
+reach the model as sent (a uint8 signature would make MLflow cast 0.5 to 0 before the model sees
+it) and `check_images` judges them; the image shape and dtype are in the model's metadata and
+its input example. Bad input raises MlflowException(INVALID_PARAMETER_VALUE): HTTP 400 when
+served."""
 
 import numpy as np
 import pandas as pd
@@ -57,18 +61,28 @@ class ClusterModel(PythonModel):
         return self.reducer.transform(self.extractor.transform(X))
 
     def signature(self) -> ModelSignature:
-        """Tensor of stored images in; `cluster` (and `probability_<j>`) columns out."""
-        inputs = Schema([TensorSpec(np.dtype(np.uint8), (-1, *self.image_shape), "images")])
+        """Images in as an untyped tensor (checked by the model, see the module docstring);
+        `cluster` (and `probability_<j>`) columns out."""
+        inputs = Schema([TensorSpec(np.dtype(object), (-1,), "images")])
         columns = [ColSpec("long", "cluster")]
         if self.clusterer.probabilistic:
             n_clusters = len(self.clusterer.cluster_centers_)
             columns += [ColSpec("double", f"probability_{j}") for j in range(n_clusters)]
         return ModelSignature(inputs=inputs, outputs=Schema(columns))
 
+    def metadata(self) -> dict:
+        """What the signature does not say: the images the model takes."""
+        return {
+            "dataset": self.dataset,
+            "image_shape": list(self.image_shape),
+            "input": f"(n, {', '.join(map(str, self.image_shape))}) uint8 images, 0..255",
+        }
+
 
 def check_images(model_input, image_shape: tuple, dataset: str) -> np.ndarray:
     """`model_input` as uint8 images (n, *image_shape); one MlflowException naming the problem
-    and the fix for anything else (a table, a wrong shape or dtype, NaN, values off 0..255)."""
+    and the fix for anything else (a table, non-numbers, a wrong shape, NaN, fractions, values
+    off 0..255). Whole numbers of any dtype are taken, as are JSON numbers (an object array)."""
     expected = f"(n, {', '.join(map(str, image_shape))}) uint8 images as {dataset} stores them"
     if isinstance(model_input, dict) and len(model_input) == 1:
         model_input = next(iter(model_input.values()))
@@ -78,19 +92,46 @@ def check_images(model_input, image_shape: tuple, dataset: str) -> np.ndarray:
         images = np.asarray(model_input)
     except ValueError:
         _invalid(f"got ragged nested lists; send {expected}")
+    if images.dtype == object:
+        images = _numbers(images, expected)
     if images.dtype.kind not in "biuf":
         _invalid(f"got {images.dtype} values; send {expected}")
-    if images.dtype.kind == "f" and np.isnan(images).any():
-        _invalid(f"the images contain NaN pixels; send {expected}")
     if images.ndim == len(image_shape) and image_shape[-1] == 1:
         images = images[..., np.newaxis]
     if images.shape[1:] != image_shape or images.ndim != len(image_shape) + 1:
         _invalid(f"got images of shape {images.shape}; send {expected}")
+    if images.dtype == np.uint8:
+        return images
     if images.dtype.kind == "f":
-        _invalid(f"got {images.dtype} pixels; send {expected} (0..255, not scaled to [0, 1])")
+        _whole(images, expected)
     if images.size and (images.min() < 0 or images.max() > 255):
-        _invalid(f"got pixel values in [{images.min()}, {images.max()}]; send {expected}")
-    return images.astype(np.uint8, copy=False)
+        _invalid(f"got pixel values in [{images.min():g}, {images.max():g}]; send {expected}")
+    return images.astype(np.uint8)
+
+
+def _numbers(images: np.ndarray, expected: str) -> np.ndarray:
+    """An object array (JSON numbers as parsed by MLflow's scoring server) as float64."""
+    for value in images.flat:
+        if isinstance(value, list | tuple | np.ndarray):
+            _invalid(f"got ragged nested lists; send {expected}")
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            _invalid(f"got a {type(value).__name__} value ({value!r:.20}); send {expected}")
+    return images.astype(np.float64)
+
+
+def _whole(images: np.ndarray, expected: str) -> None:
+    """Float pixels must be finite whole numbers (not images scaled to [0, 1])."""
+    finite = np.isfinite(images)
+    if not finite.all():
+        value = images[~finite].flat[0]
+        name = "NaN" if np.isnan(value) else f"{value:g}"
+        _invalid(f"the images contain {name} pixels; send {expected}")
+    fractional = images != np.round(images)
+    if fractional.any():
+        _invalid(
+            "pixel values must be whole numbers 0..255 as the dataset stores them; got "
+            f"{images[fractional].flat[0]:g} (images scaled to [0, 1]?); send {expected}"
+        )
 
 
 def _invalid(message: str):
