@@ -83,6 +83,9 @@ class KMeans(Clusterer, ClusterMixin, BaseEstimator):
         self.tol = tol
         self.random_state = random_state
 
+    # scikit-learn's KMeans: k-means++ seeding, the best of 10 starts
+    presets = {"sklearn": {"init": "k-means++", "n_init": 10}}
+
     @classmethod
     def declare(cls, space: Space, n_clusters: int) -> dict:
         return {

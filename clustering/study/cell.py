@@ -93,17 +93,20 @@ class Cell:
 
     def known_params(self) -> list[dict]:
         """Optuna parameters to queue before sampling: the original experiment's configuration
-        first, then each published preset of the extractor, with the reducer's and the
-        clusterer's defaults (the reducer's are N2D's)."""
+        first, then each published preset of the extractor with the reducer's and the
+        clusterer's defaults (the reducer's are N2D's), then each preset of the clusterer with
+        the extractor's and the reducer's defaults."""
         k = {"n_clusters": self.n_clusters[0]}
-        others = {
-            **REDUCERS.get(self.reducer).default_params(**k),
-            **CLUSTERERS.get(self.clusterer).default_params(**k),
-        }
-        if len(self.n_clusters) > 1:
-            others["n_clusters"] = self.n_clusters[0]
+        reducer = REDUCERS.get(self.reducer).default_params(**k)
         extractors = EXTRACTORS.get(self.extractor).known_params()
-        return [{**extractor, **others} for extractor in extractors]
+        clusterers = CLUSTERERS.get(self.clusterer).known_params(**k)
+        pairs = [(extractor, clusterers[0]) for extractor in extractors]
+        pairs += [(extractors[0], clusterer) for clusterer in clusterers[1:]]
+        queued = [{**extractor, **reducer, **clusterer} for extractor, clusterer in pairs]
+        if len(self.n_clusters) > 1:
+            for params in queued:
+                params["n_clusters"] = self.n_clusters[0]
+        return queued
 
 
 @dataclass
