@@ -271,8 +271,10 @@ def search_all_runs(client, experiment_ids: list, filter_string: str, order_by=N
 @contextlib.contextmanager
 def using_tracking_uri(tracking_uri: str):
     """MLflow's fluent API (model logging, loading, registering) pointed at `tracking_uri`
-    meanwhile; the previous URI is restored after."""
-    previous = mlflow.get_tracking_uri()
+    meanwhile; after, the previous URI, or none when none was set (`set_tracking_uri` also
+    sets MLFLOW_TRACKING_URI, which would otherwise outlive the block, resolved to an absolute
+    path, and be inherited by every later subprocess)."""
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
     mlflow.set_tracking_uri(tracking_uri)
     try:
         yield

@@ -1,6 +1,7 @@
 """Shared pytest fixtures."""
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,18 @@ import pytest
 
 TEST_DATA = Path(__file__).resolve().parent / "data"
 LARGE_MNIST_IMAGES = 6000  # clustering's pruned silhouette pass starts at 6,000 rows
+
+
+@pytest.fixture(autouse=True)
+def _tracking_uri_left_as_found():
+    """`mlflow.set_tracking_uri` also sets MLFLOW_TRACKING_URI, which every later `run`
+    subprocess would inherit (and track elsewhere): each test leaves both as it found them."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") != before:
+        import mlflow
+
+        mlflow.set_tracking_uri(before)
 
 
 @pytest.fixture(scope="session")

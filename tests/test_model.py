@@ -281,3 +281,19 @@ def test_mlflow_models_serve_answers_with_the_trials_labels_and_400_for_bad_imag
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_pointing_mlflow_at_a_store_leaves_no_tracking_uri_behind(tmp_path, monkeypatch):
+    """The block's URI must not leak into MLFLOW_TRACKING_URI: a later `run` subprocess would
+    track into it instead of its own folder's store."""
+    from clustering.tracking import using_tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(None)
+    with using_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):
+        assert os.environ["MLFLOW_TRACKING_URI"].endswith("mlflow.db")
+    assert "MLFLOW_TRACKING_URI" not in os.environ and not mlflow.is_tracking_uri_set()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    with using_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):
+        pass
+    assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///elsewhere.db"
