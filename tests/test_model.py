@@ -26,7 +26,7 @@ from clustering.cli import main
 from clustering.metrics.external import ari, hungarian_accuracy, nmi
 from clustering.model.log import MODEL_TAG, MODEL_URI_TAG
 from clustering.model.pyfunc import check_images
-from clustering.tracking import ROLE_TAG
+from clustering.tracking import ROLE_TAG, using_tracking_uri
 
 LIMIT = 300
 
@@ -255,11 +255,13 @@ def test_mlflow_models_serve_answers_with_the_trials_labels_and_400_for_bad_imag
         status, answer = post(port, json.dumps({"inputs": dataset.images.tolist()}))
         assert status == 200
         served = np.array([row["cluster"] for row in answer["predictions"]])
-        local = mlflow.pyfunc.load_model(cell.data.tags[MODEL_URI_TAG]).predict(dataset.images)
+        with using_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}"):
+            model = mlflow.pyfunc.load_model(cell.data.tags[MODEL_URI_TAG])
+        local = model.predict(dataset.images)
         assert np.array_equal(served, local["cluster"].to_numpy())
         status, answer = post(port, json.dumps({"inputs": dataset.images[:5].tolist()}))
         assert status == 200  # five images are new rows to UMAP: its transform, not the fit
-        few = mlflow.pyfunc.load_model(cell.data.tags[MODEL_URI_TAG]).predict(dataset.images[:5])
+        few = model.predict(dataset.images[:5])
         assert [row["cluster"] for row in answer["predictions"]] == few["cluster"].tolist()
         nan = dataset.images[:2].astype(np.float64)
         nan[0, 5, 5, 0] = np.nan
@@ -286,8 +288,6 @@ def test_mlflow_models_serve_answers_with_the_trials_labels_and_400_for_bad_imag
 def test_pointing_mlflow_at_a_store_leaves_no_tracking_uri_behind(tmp_path, monkeypatch):
     """The block's URI must not leak into MLFLOW_TRACKING_URI: a later `run` subprocess would
     track into it instead of its own folder's store."""
-    from clustering.tracking import using_tracking_uri
-
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     mlflow.set_tracking_uri(None)
     with using_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from clustering.errors import BenchError
 from clustering.metrics import METRICS
 from clustering.model.log import MODEL_TAG, MODEL_URI_TAG
-from clustering.tracking import ROLE_TAG, Tracker, search_all_runs
+from clustering.tracking import ROLE_TAG, Tracker, search_all_runs, using_tracking_uri
 
 logger = logging.getLogger(__name__)
 
@@ -95,14 +95,15 @@ def register_best(tracker: Tracker, dataset: str, criterion: str) -> Registratio
         tracker.client.create_registered_model(
             name, description=f"clustering-bench: the best cell model of {dataset}"
         )
-    version = tracker.client.create_model_version(
-        name,
-        source=model_uri,
-        run_id=run.info.run_id,
-        tags=tags,
-        description=f"{run.info.run_name}: best cell of {dataset} by {criterion} = {value:.4f}",
-        model_id=model_uri.removeprefix("models:/"),
-    )
+    with using_tracking_uri(tracker.tracking_uri):  # MLflow resolves the models:/ source there
+        version = tracker.client.create_model_version(
+            name,
+            source=model_uri,
+            run_id=run.info.run_id,
+            tags=tags,
+            description=f"{run.info.run_name}: best cell of {dataset} by {criterion} = {value:.4f}",
+            model_id=model_uri.removeprefix("models:/"),
+        )
     logger.info("registered %s version %s (%s)", name, version.version, run.info.run_name)
     return Registration(version=version.version, new=True, **found)
 
