@@ -118,7 +118,9 @@ class Tracker:
         params: dict,
         tags: dict | None = None,
     ) -> str:
-        """A child run for trial `number` of the study, nested under the cell run."""
+        """A child run for trial `number` of the study, nested under the cell run. Interrupted
+        (or failing) while its parameters are logged, the run is ended KILLED (FAILED) before the
+        exception goes on: nobody else holds its id yet."""
         tags = {
             **(tags or {}),
             ROLE_TAG: "trial",
@@ -128,7 +130,12 @@ class Tracker:
             "optuna.trial_number": str(number),
         }
         run = self.client.create_run(experiment_id, tags=tags, run_name=f"trial-{number}")
-        self.log(run.info.run_id, params=params, metrics={"trial_number": number})
+        try:
+            self.log(run.info.run_id, params=params, metrics={"trial_number": number})
+        except BaseException as error:
+            interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
+            self.finish(run.info.run_id, "KILLED" if interrupted else "FAILED")
+            raise
         return run.info.run_id
 
     def log(

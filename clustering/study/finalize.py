@@ -131,8 +131,10 @@ def finalize(
             best_value=None if best is None else best.values[0],
             seconds=seconds,
         )
+        # queued trials still to run: another worker will finalize, unless this one is leaving
+        # interrupted (KILLED), when nobody may come back to them
         queued = counts[TrialState.WAITING] and summary.complete < prepared.trials
-        if counts[TrialState.RUNNING] or queued:  # another worker will finalize
+        if counts[TrialState.RUNNING] or (queued and status == "FINISHED"):
             return summary
         key = [summary.complete, summary.failed]
         writes = study.user_attrs.get(SUMMARY_ATTR) != key
