@@ -162,7 +162,7 @@ def test_register_makes_one_version_per_winner_and_predict_writes_the_labels(
     assert len(client.search_model_versions("name = 'clustering-bench-mnist'")) == 2
     capsys.readouterr()
 
-    labels_csv = folder / "labels.csv"
+    labels_csv = folder / "predicted" / "labels.csv"  # its folder is made
     argv = ["--quiet", "predict", "--model", "models:/clustering-bench-mnist/1"]
     argv += ["--dataset", "mnist", "--data-dir", str(test_data / "mnist"), "--limit", str(LIMIT)]
     assert main([*argv, "--tracking-uri", uri, "--out", str(labels_csv)]) == 0
@@ -173,6 +173,10 @@ def test_register_makes_one_version_per_winner_and_predict_writes_the_labels(
         == (trial.data.metrics["hungarian_accuracy"])
     )
     assert capsys.readouterr().out == ""
+    under_a_file = str(folder / "mlflow.db" / "labels.csv")
+    assert main([*argv, "--tracking-uri", uri, "--out", under_a_file]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"clustering-bench: error: cannot write {under_a_file}: File exists;")
 
 
 @pytest.mark.slow

@@ -45,9 +45,9 @@ def predict_images(model, images: np.ndarray) -> pd.DataFrame:
 
 
 def predict_dataset(model_uri: str, tracking_uri: str, out: str | Path, **load) -> dict:
-    """Write `out` (CSV: index, label, cluster, probability_<j>...) for the dataset `load`
-    names (data.load's keyword arguments); returns n_images, n_clusters, the path and, from the
-    dataset's labels, the Hungarian accuracy and NMI of the clusters."""
+    """Write `out` (CSV: index, label, cluster, probability_<j>...; its folder is created) for
+    the dataset `load` names (data.load's keyword arguments); returns n_images, n_clusters,
+    the path and, from the dataset's labels, the Hungarian accuracy and NMI of the clusters."""
     model = load_model(model_uri, tracking_uri)
     dataset = data.load(**load)
     table = predict_images(model, dataset.images)
@@ -55,9 +55,11 @@ def predict_dataset(model_uri: str, tracking_uri: str, out: str | Path, **load) 
     table.insert(0, "index", np.arange(len(table)))
     path = Path(out)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
     except OSError as error:
-        raise BenchError(f"cannot write {path}: {error.strerror}; pass another --out") from None
+        reason = error.strerror or str(error)
+        raise BenchError(f"cannot write {path}: {reason}; pass another --out") from None
     labels = table["cluster"].to_numpy()
     return {
         "path": path,
