@@ -105,14 +105,20 @@ class FeatureCache:
             arrays["reconstructions"] = entry.reconstructions
         if entry.decoder is not None:
             arrays["decoder"] = np.frombuffer(entry.decoder, dtype=np.uint8)
-        handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **arrays)
-            os.replace(temporary, self._path(key))
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        write_atomically(self._path(key), lambda stream: np.savez(stream, **arrays))
+
+
+def write_atomically(path: Path, write) -> None:
+    """Call `write(stream)` on a temporary file beside `path`, then rename it to `path`: a
+    reader sees the whole file or none (no half-written entry after a crash)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def _checksum(features: np.ndarray, decoder: bytes | None = None) -> str:

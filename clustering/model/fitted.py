@@ -7,15 +7,13 @@ embedding of the trial (the clusterer: the same seed gives the same labels)."""
 
 import copy
 import logging
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from clustering import pipeline
-from clustering.cache import FeatureCache, derived_key
+from clustering.cache import FeatureCache, derived_key, write_atomically
 from clustering.extractors import EXTRACTORS
 from clustering.reducers import REDUCERS
 
@@ -130,14 +128,9 @@ def _path(cache: FeatureCache, key: str) -> Path:
 
 
 def _write(cache: FeatureCache, key: str, value) -> None:
-    handle, temporary = tempfile.mkstemp(dir=cache.folder, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, _path(cache, key))
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    write_atomically(
+        _path(cache, key), lambda stream: pickle.dump(value, stream, pickle.HIGHEST_PROTOCOL)
+    )
 
 
 def _read(cache: FeatureCache | None, key: str):
