@@ -4,10 +4,11 @@
 Builds clusterings of varied quality (raw pixels, PCA, UMAP features; K-means, Gaussian mixtures,
 single linkage; label noise; collapsed embeddings of tight blobs; random labels; k = 10), scores
 each with every criterion (own-space asc, dunn, Calinski-Harabasz, Davies-Bouldin; asc and dunn
-in two candidate reference spaces, PCA-50 of the pixels and PCA-50 + UMAP-10; stability;
-generalisation in the own and in the reference spaces) and with the true labels (Hungarian
-accuracy, NMI), then reports each criterion's Spearman correlation with accuracy and NMI and the
-clustering it would select.
+in two candidate reference spaces, PCA-50 of the pixels and PCA-50 + UMAP-10; the own-space asc
+counted only where the space is trustworthy against the UMAP reference (faithful_asc);
+stability; generalisation in the own and in the reference spaces) and with the true labels
+(Hungarian accuracy, NMI), then reports each criterion's Spearman correlation with accuracy and
+NMI and the clustering it would select.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sklearn.mixture import GaussianMixture
 
 from clustering import data, reference
 from clustering import metrics as m
-from clustering.metrics import generalisation, stability
+from clustering.metrics import faithful_asc, generalisation, stability, trustworthiness
 from clustering.metrics.internal import asc_and_dunn
 
 K = 10
@@ -125,6 +126,12 @@ CRITERIA = {  # name: (higher is better, function(spaces, case, seed))
     "asc": (True, lambda S, c, s: asc_and_dunn(S[c.space], c.labels)),
     "calinski_harabasz": (True, lambda S, c, s: calinski_harabasz_score(S[c.space], c.labels)),
     "davies_bouldin": (False, lambda S, c, s: davies_bouldin_score(S[c.space], c.labels)),
+    "faithful_asc": (
+        True,
+        lambda S, c, s: faithful_asc(
+            m.asc(S[c.space], c.labels), trustworthiness(S[c.space], S["ref_umap"], random_state=s)
+        ),
+    ),
     "ref_pca: asc": (True, lambda S, c, s: asc_and_dunn(S["ref_pca"], c.labels)),
     "ref_umap: asc": (True, lambda S, c, s: asc_and_dunn(S["ref_umap"], c.labels)),
     "stability": (True, lambda S, c, s: stability(S[c.space], c.labels, c.refit, random_state=s)),

@@ -12,7 +12,7 @@ from clustering.errors import BenchError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # the label-free criterion that ranks clusterings of real images best (README: selection)
-DEFAULT_OBJECTIVE = "reference_asc"
+DEFAULT_OBJECTIVE = "faithful_asc"
 _TYPE_NAMES = {  # type -> (one value, several values), as a message names them
     str: ("a string", "strings"),
     int: ("a whole number", "whole numbers"),

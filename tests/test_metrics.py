@@ -246,8 +246,10 @@ def test_evaluate_returns_every_metric(mnist):
     assert scores["stability"] == metrics.stability(X, labels, refit, random_state=0)
     without = metrics.evaluate(X, labels, y)  # no reference, no refit: those criteria skip
     assert set(scores) - set(without) == {
-        "reference_asc", "reference_dunn", "stability", "generalisation"
+        "reference_asc", "reference_dunn", "stability", "generalisation", "trustworthiness",
+        "faithful_asc",
     }  # fmt: skip
+    assert scores["trustworthiness"] == metrics.trustworthiness(X, reference, random_state=0)
     assert scores["asc"] == pytest.approx(metrics.asc(X, labels), rel=1e-12)
     assert scores["dunn"] == pytest.approx(metrics.dunn(X, labels), rel=1e-12)
     for name in ("majority_accuracy", "hungarian_accuracy", "nmi", "ari", "homogeneity"):
@@ -397,7 +399,7 @@ def test_registry_keeps_the_table_columns_and_objectives():
     ]  # fmt: skip
     assert metrics.METRICS.objectives() == [
         *metrics.METRICS.columns()[:-1], "reference_asc", "reference_dunn", "stability",
-        "generalisation",
+        "generalisation", "faithful_asc",
     ]  # fmt: skip
     assert {"fit_seconds", "metric_seconds", "inertia"} <= set(metrics.METRICS.lower_is_better())
 
@@ -408,6 +410,8 @@ def test_every_registered_function_is_public_and_label_free_means_no_y_true():
         "y_true": ("y_true",),
         "refit": ("features",),
         "reference": ("reference", "features"),
+        "representation": ("features",),
+        "scores": ("asc",),
     }
     for metric in metrics.METRICS:
         assert metric.description, metric.name

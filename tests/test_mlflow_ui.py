@@ -11,6 +11,7 @@ import pytest
 from test_html_report import chromium, headless
 
 from clustering.cli import main
+from clustering.config import DEFAULT_OBJECTIVE
 from clustering.report.columns import METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
 
@@ -222,7 +223,7 @@ def test_each_cell_model_and_the_registered_winner_have_their_pages(
     name = "clustering-bench-digits"
     model = call(server, f"registered-models/get?name={name}")["registered_model"]
     (version,) = model["latest_versions"]
-    assert as_dict(version["tags"])["criterion"] == "reference_asc"
+    assert as_dict(version["tags"])["criterion"] == DEFAULT_OBJECTIVE
     browser = chromium()
     if browser is None:
         pytest.skip("chromium not found: install it (apt-get install -y chromium; .ci/run does)")

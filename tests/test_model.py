@@ -23,6 +23,7 @@ from services import free_port
 
 from clustering import data
 from clustering.cli import main
+from clustering.config import DEFAULT_OBJECTIVE
 from clustering.metrics.external import ari, hungarian_accuracy, nmi
 from clustering.model.log import MODEL_TAG, MODEL_URI_TAG
 from clustering.model.pyfunc import check_images
@@ -151,10 +152,10 @@ def test_register_makes_one_version_per_winner_and_predict_writes_the_labels(
     assert "registered clustering-bench-mnist version 1" in out
     assert "already registered as clustering-bench-mnist version 1" in out
     (version,) = client.search_model_versions("name = 'clustering-bench-mnist'")
-    winner = max(cell_runs(client).values(), key=lambda run: run.data.metrics["reference_asc"])
-    assert version.tags["criterion"] == "reference_asc"
+    winner = max(cell_runs(client).values(), key=lambda run: run.data.metrics[DEFAULT_OBJECTIVE])
+    assert version.tags["criterion"] == DEFAULT_OBJECTIVE
     assert float(version.tags["criterion_value"]) == pytest.approx(
-        winner.data.metrics["reference_asc"], rel=1e-5
+        winner.data.metrics[DEFAULT_OBJECTIVE], rel=1e-5
     )
     assert version.tags["run_id"] == winner.info.run_id
     by = ["register", "--dataset", "mnist", "--by", "hungarian_accuracy", "--tracking-uri", uri]

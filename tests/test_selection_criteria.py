@@ -1,6 +1,7 @@
 """Label-free selection criteria on real MNIST images: in the shared reference space a collapsed
-embedding no longer outscores a faithful one; stability and generalisation behave at their known
-extremes; all are deterministic for a seed and refuse bad input with the fix."""
+embedding no longer outscores a faithful one, and its own-space silhouette does not count once its
+trustworthiness shows the collapse; stability and generalisation behave at their known extremes;
+all are deterministic for a seed and refuse bad input with the fix."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,15 @@ from sklearn.decomposition import PCA
 
 from clustering import data, metrics, reference
 from clustering.errors import BenchError
-from clustering.metrics import METRICS, generalisation, reference_asc, reference_dunn, stability
+from clustering.metrics import (
+    METRICS,
+    faithful_asc,
+    generalisation,
+    reference_asc,
+    reference_dunn,
+    stability,
+    trustworthiness,
+)
 
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
@@ -73,6 +82,7 @@ def test_criteria_are_registered_label_free_objectives_with_their_inputs():
         "reference_dunn": "reference",
         "stability": "refit",
         "generalisation": "reference",
+        "faithful_asc": "scores",
     }
     for name, needs in inputs.items():
         metric = METRICS.get(name)
@@ -85,6 +95,55 @@ def test_evaluate_skips_the_criteria_whose_inputs_are_not_given(faithful, mnist)
     features, labels, _ = faithful
     scores = metrics.evaluate(features[:300], labels[:300], mnist[1][:300])
     assert not {"reference_asc", "reference_dunn", "stability", "generalisation"} & set(scores)
+    assert not {"trustworthiness", "faithful_asc"} & set(scores)
+
+
+# --- faithfulness ------------------------------------------------------------------------------
+
+
+def test_a_collapsed_space_is_untrustworthy_and_its_silhouette_does_not_count(
+    ref, faithful, collapsed
+):
+    (faithful_X, faithful_labels, _), (collapsed_X, collapsed_labels) = faithful, collapsed
+    assert trustworthiness(collapsed_X, ref) < 0.6 < 0.9 < trustworthiness(faithful_X, ref)
+    own = metrics.asc(collapsed_X, collapsed_labels)
+    assert faithful_asc(own, trustworthiness(collapsed_X, ref)) == -1.0 < own
+    own = metrics.asc(faithful_X, faithful_labels)
+    assert faithful_asc(own, trustworthiness(faithful_X, ref)) == own
+
+
+def test_the_reference_is_perfectly_trustworthy_and_random_features_are_not(ref):
+    assert trustworthiness(ref, ref) == pytest.approx(1.0)
+    noise = np.random.default_rng(0).normal(size=ref.shape)
+    assert trustworthiness(noise, ref) == pytest.approx(0.5, abs=0.05)
+
+
+def test_the_silhouette_counts_from_a_trustworthiness_of_0_9():
+    assert faithful_asc(0.4, 0.9) == 0.4
+    assert faithful_asc(0.4, 0.8999) == -1.0
+    assert faithful_asc(-0.2, 1.0) == -0.2
+    assert faithful_asc(0.4, 0.8, threshold=0.75) == 0.4
+
+
+def test_evaluate_and_score_derive_faithful_asc_from_asc_and_trustworthiness(
+    ref, faithful, collapsed, mnist
+):
+    for features, labels in (faithful[:2], collapsed):
+        scores = metrics.evaluate(features, labels, mnist[1], reference=ref, random_state=0)
+        assert scores["trustworthiness"] == trustworthiness(features, ref, random_state=0)
+        assert scores["faithful_asc"] == faithful_asc(scores["asc"], scores["trustworthiness"])
+        alone = metrics.score("faithful_asc", features, labels, mnist[1], reference=ref)
+        assert alone == scores["faithful_asc"]
+    with pytest.raises(ValueError, match="needs its reference input"):
+        metrics.score("faithful_asc", features, labels, mnist[1])
+
+
+def test_trustworthiness_samples_at_most_max_samples_rows(ref, faithful):
+    features = faithful[0]
+    first = trustworthiness(features, ref, max_samples=300, random_state=1)
+    assert first == trustworthiness(features, ref, max_samples=300, random_state=1)
+    assert first != trustworthiness(features, ref, max_samples=300, random_state=2)
+    assert trustworthiness(features[:4], ref[:4]) <= 1.0  # 1 neighbour on 4 rows
 
 
 # --- stability ---------------------------------------------------------------------------------
@@ -193,6 +252,11 @@ def _refit(X, seed):
         (lambda X, y: generalisation(X, y, max_samples=1), "max_samples must be an integer >= 2"),
         (lambda X, y: generalisation(X, y, n_splits=1.5), "n_splits must be an integer >= 2"),
         (lambda X, y: generalisation(np.full_like(X, np.nan), y), "NaN or infinity"),
+        (lambda X, y: trustworthiness(X, X[:-1]), "reference has 999 rows but the features 1000"),
+        (lambda X, y: trustworthiness(X, X[:, 0]), "reference: X must be 2-D"),
+        (lambda X, y: trustworthiness(X[:3], X[:3]), "at least 4 rows, got 3"),
+        (lambda X, y: trustworthiness(X, X, n_neighbors=0), "n_neighbors must be a positive"),
+        (lambda X, y: faithful_asc(float("nan"), 1.0), "finite asc, got nan"),
     ],
 )
 def test_bad_input_is_refused_with_the_fix(faithful, call, match):

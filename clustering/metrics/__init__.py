@@ -1,13 +1,14 @@
 """Clustering metrics: pure functions of arrays, exact, and chunked so memory never grows as n x n.
 
-`METRICS` (registry.py) lists every score a trial logs, with its direction and whether it needs
-the labels; objectives, table columns and directions elsewhere derive from it. Label-free scores
-(internal.py): `asc`, `dunn`. Against the true labels (external.py): `majority_accuracy`,
-`hungarian_accuracy`, `nmi`, `ari`, `homogeneity`. What the pipeline measures itself (seconds,
-inertia, counts) is registered in measured.py. `evaluate` (evaluate.py) computes every registered
-score of one clustering with one pass over the pairs, `score` one of them alone. Every public
-function validates its input and raises `BenchError`; the private cores (_pairwise.py,
-_silhouette.py) assume valid input.
+`METRICS` (registry.py) lists every score a trial logs, with its direction and whether it needs the
+labels; objectives, table columns and directions elsewhere derive from it. Label-free scores
+(internal.py): `asc`, `dunn`; in the dataset's reference embedding and against it
+(reference_scores.py, learnability.py, faithfulness.py); under re-fitting (resampling.py). Against
+the true labels (external.py): `majority_accuracy`, `hungarian_accuracy`, `nmi`, `ari`,
+`homogeneity`. What the pipeline measures itself (seconds, inertia, counts) is registered in
+measured.py. `evaluate` (evaluate.py) computes every registered score of one clustering with one
+pass over the pairs, `score` one of them alone. Every public function validates its input and raises
+`BenchError`; the private cores (_pairwise.py, _silhouette.py) assume valid input.
 A new metric is one new file that registers it and one import line here.
 """
 
@@ -20,6 +21,7 @@ from clustering.metrics import measured  # noqa: F401  (registers what the pipel
 from clustering.metrics.reference_scores import reference_asc, reference_dunn  # noqa: F401
 from clustering.metrics.resampling import stability  # noqa: F401
 from clustering.metrics.learnability import generalisation  # noqa: F401
+from clustering.metrics.faithfulness import faithful_asc, trustworthiness  # noqa: F401
 from clustering.metrics.evaluate import evaluate, score
 # isort: on
 

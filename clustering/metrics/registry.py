@@ -18,7 +18,9 @@ class Metric:
     objective: may be optimised with `--objective`. column: shown in the comparison table.
     inputs: what `evaluate` passes the function besides the labels: "features" (the clustered
     X), "y_true" (the true labels first), "reference" (the dataset's shared reference
-    embedding) or "refit" (X and a re-clustering callable `refit(X_subset, seed) -> labels`).
+    embedding), "refit" (X and a re-clustering callable `refit(X_subset, seed) -> labels`),
+    "representation" (X and the reference embedding, no labels) or "scores" (the values of the
+    metrics its function's positional parameters name, computed before it).
     """
 
     name: str
