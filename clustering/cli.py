@@ -76,6 +76,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         f"ones separated by commas (default {DEFAULT_OBJECTIVE})",
     )
     parser.add_argument(
+        "--search",
+        type=_names,
+        help="the stages whose parameters each study samples, a comma list of extractor, "
+        "reducer, clusterer (default all); the others keep their queued configurations and "
+        "then the best trial's, so e.g. 'reducer,clusterer' fits each extractor once per "
+        "configuration and sweeps the cheap stages over it",
+    )
+    parser.add_argument(
         "--n-clusters",
         type=_int_list,
         help="k, or a comma list to search over (default: number of classes)",
@@ -196,6 +204,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "clusterers": args.clusterers,
         "trials": args.trials,
         "objective": args.objective,
+        "search": args.search,
         "n_clusters": args.n_clusters,
         "seed": args.seed,
         "tracking_uri": args.tracking_uri,

@@ -13,6 +13,7 @@ from clustering.errors import BenchError
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # the label-free criterion that ranks clusterings of real images best (README: selection)
 DEFAULT_OBJECTIVE = "faithful_asc"
+STAGES = ("extractor", "reducer", "clusterer")  # the pipeline's tunable stages, in order
 _TYPE_NAMES = {  # type -> (one value, several values), as a message names them
     str: ("a string", "strings"),
     int: ("a whole number", "whole numbers"),
@@ -37,6 +38,8 @@ class RunConfig:
     clusterers: list[str] = field(default_factory=lambda: ["kmeans", "gmm"])
     trials: int = 3
     objective: str = DEFAULT_OBJECTIVE
+    # the stages whose parameters the study samples; the others keep the best trial's so far
+    search: list[str] = field(default_factory=lambda: list(STAGES))
     n_clusters: list[int] | None = None
     seed: int = 0
     tracking_uri: str | None = None
@@ -62,6 +65,7 @@ class RunConfig:
         self.reducers = REDUCERS.parse(",".join(self.reducers))
         self.clusterers = CLUSTERERS.parse(",".join(self.clusterers))
         self._validate_objectives(METRICS)
+        self._validate_search()
         if self.split not in SPLITS:
             raise BenchError(f"unknown split {self.split!r}; choose from: {', '.join(SPLITS)}")
         if self.trials < 1:
@@ -109,6 +113,16 @@ class RunConfig:
             )
         self.objective = ",".join(names)
 
+    def _validate_search(self) -> None:
+        names = [name.strip() for name in self.search]
+        unknown = [name for name in names if name not in STAGES]
+        if unknown or not names:
+            raise BenchError(
+                f"--search {','.join(self.search)}: choose one or more of {', '.join(STAGES)} "
+                "(comma list), e.g. --search reducer,clusterer to fit each extractor once"
+            )
+        self.search = [stage for stage in STAGES if stage in names]
+
     def _validate_scaling(self) -> None:
         if self.workers < 1:
             raise BenchError(f"--workers must be at least 1, got {self.workers}")
@@ -147,7 +161,7 @@ class RunConfig:
                 f"suite file {path}: unknown option(s) {', '.join(unknown)}; "
                 f"valid: {', '.join(sorted(known))}"
             )
-        for key in ("extractors", "reducers", "clusterers"):
+        for key in ("extractors", "reducers", "clusterers", "search"):
             if isinstance(data.get(key), str):
                 data[key] = data[key].split(",")
         if type(data.get("n_clusters")) is int:

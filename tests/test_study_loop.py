@@ -125,3 +125,57 @@ def test_a_multi_objective_study_refuses_criteria_that_need_the_labels(tmp_path)
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "label-free criteria only, and nmi needs the labels" in done.stderr
+
+
+def test_searching_the_clusterer_only_fits_each_extractor_configuration_once(tmp_path):
+    """--search clusterer: after the queued configurations, every trial keeps the best trial's
+    extractor parameters (so the cache serves its features) and the sampler draws the
+    clusterer's; the study carries its own name."""
+    command = [
+        *CLI,
+        "--quiet",
+        "run",
+        "--limit",
+        "300",
+        "--extractors",
+        "dense_ae",
+        "--reducers",
+        "none",
+        "--clusterers",
+        "kmeans",
+        "--trials",
+        "5",
+        "--search",
+        "clusterer",
+    ]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 5
+
+    def extractor_params(trial):
+        return {k: v for k, v in trial.params.items() if k.startswith("dense_ae.")}
+
+    queued = 3  # the original configuration, the n2d preset, scikit-learn's K-means
+    for trial in trials[queued:]:
+        earlier = [t for t in trials if t.number < trial.number]
+        best = max(earlier, key=lambda t: t.value)
+        assert extractor_params(trial) == extractor_params(best)
+        assert {"kmeans.init", "kmeans.n_init"} <= set(trial.params)
+    distinct = {tuple(sorted(extractor_params(t).items())) for t in trials}
+    assert len(distinct) == 2  # the default and the n2d preset, each fitted once
+    features = list((tmp_path / ".feature-cache").glob("*.npz"))
+    assert len(features) == 3  # the reference embedding and the two extractor fits
+
+
+def test_search_names_stages(tmp_path):
+    command = [*CLI, "--quiet", "run", "--search", "encoder,clusterer"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "--search encoder,clusterer: choose one or more of extractor, reducer, clusterer" in (
+        done.stderr
+    )
+    assert not (tmp_path / "mlflow.db").exists()

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from clustering import data, pipeline
 from clustering.cache import FeatureCache
 from clustering.clusterers import CLUSTERERS
-from clustering.config import RunConfig
+from clustering.config import STAGES, RunConfig
 from clustering.errors import BenchError
 from clustering.extractors import EXTRACTORS
 from clustering.metrics import METRICS
@@ -47,6 +47,7 @@ class Cell:
     metric_sample_size: int | None = None
     images: np.ndarray | None = None
     source: str = ""
+    search: tuple[str, ...] = STAGES  # the stages whose parameters sampled trials draw
 
     def embed(self, params: dict, cache: FeatureCache | None = None, epoch_callback=None):
         """The first two stages on the cell's images for `params` (keyword arguments by stage):
@@ -84,10 +85,10 @@ class Cell:
     @property
     def study_name(self) -> str:
         """Stable across runs of the same command; differs when anything measured differs."""
-        setup = json.dumps(
-            [self.digest, self.preprocessing, self.n_clusters, self.objective, self.seed],
-            sort_keys=True,
-        )
+        setup = [self.digest, self.preprocessing, self.n_clusters, self.objective, self.seed]
+        if tuple(self.search) != STAGES:  # a study that searches every stage keeps its old name
+            setup.append(list(self.search))
+        setup = json.dumps(setup, sort_keys=True)
         key = hashlib.sha256(setup.encode()).hexdigest()[:8]
         return f"{self.dataset_name}.{self.extractor}.{self.reducer}.{self.clusterer}.{key}"
 
@@ -107,6 +108,23 @@ class Cell:
             for params in queued:
                 params["n_clusters"] = self.n_clusters[0]
         return queued
+
+    def stage_of(self, param: str) -> str | None:
+        """The stage an Optuna parameter belongs to, by its registry-name prefix
+        ("umap.n_neighbors" -> "reducer"); None for one they share (n_clusters)."""
+        names = {self.extractor: "extractor", self.reducer: "reducer", self.clusterer: "clusterer"}
+        return names.get(param.split(".")[0]) if "." in param else None
+
+    def held_params(self, study: optuna.Study) -> dict:
+        """What a sampled trial keeps fixed when the cell does not search every stage: the
+        parameters of the stages outside `search`, from the best complete trial so far, else
+        from the first queued configuration ({} when every stage is searched)."""
+        if tuple(self.search) == STAGES:
+            return {}
+        best = best_trial(study)
+        params = best.params if best is not None else self.known_params()[0]
+        held = [stage for stage in STAGES if stage not in self.search]
+        return {name: value for name, value in params.items() if self.stage_of(name) in held}
 
 
 @dataclass
@@ -166,6 +184,7 @@ def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Ce
             metric_sample_size=config.metric_sample_size,
             images=dataset.images,
             source=dataset.source,
+            search=tuple(config.search),
         )
         for extractor in config.extractors
         for reducer in config.reducers

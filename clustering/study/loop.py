@@ -87,7 +87,7 @@ def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) ->
     try:
         while failures < config.trials:
             try:
-                trial = _admit(study, services.storage, config.trials, worker)
+                trial = _admit(study, cell, services.storage, config.trials, worker)
             except Exception as error:
                 backoff.wait(services.reason(error))
                 continue
@@ -136,9 +136,11 @@ def _close_own_runs(prepared: PreparedCell, tracker: Tracker, worker: str) -> No
             tracker.finish(run.info.run_id, "KILLED")
 
 
-def _admit(study: optuna.Study, storage, trials: int, worker: str):
+def _admit(study: optuna.Study, cell, storage, trials: int, worker: str):
     """Under the lock: fail stale trials, then a new (or queued) trial if the study still
-    needs one, None if the running trials may complete it, _DONE if it is complete."""
+    needs one, None if the running trials may complete it, _DONE if it is complete. Once
+    the queue is empty, a cell that does not search every stage queues each new trial with
+    its held stages' parameters (`Cell.held_params`); the sampler draws the rest."""
     with storage_lock(storage):
         fail_stale_trials(study)
         counts = count_states(study)
@@ -147,6 +149,9 @@ def _admit(study: optuna.Study, storage, trials: int, worker: str):
             return _DONE
         if counts[TrialState.WAITING] == 0 and done + counts[TrialState.RUNNING] >= trials:
             return None
+        held = cell.held_params(study) if counts[TrialState.WAITING] == 0 else {}
+        if held:
+            study.enqueue_trial(held)
         with warnings.catch_warnings():  # ask/tell is how we use heartbeats, not optimize
             warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
             trial = study.ask()
