@@ -65,7 +65,8 @@ def run_cells(folder, data_dir, clusterers: str) -> int:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, test_data):
     """A store where gmm trained the features, kmeans found them and the fitted stages in the
-    cache, and minibatch_kmeans found the features but not the fitted stages (removed)."""
+    cache, and minibatch_kmeans found the features but not the fitted stages (removed), which
+    its model fitted again and kept."""
     folder = tmp_path_factory.mktemp("model")
     mnist = test_data / "mnist"
     assert run_cells(folder, mnist, "gmm") == 0
@@ -75,6 +76,8 @@ def store(tmp_path_factory, test_data):
     for path in kept:
         path.unlink()
     assert run_cells(folder, mnist, "minibatch_kmeans") == 0
+    kept_again = list((folder / "cache").glob("*.fitted.pkl"))
+    assert len(kept_again) == 3  # the encoder and UMAP fitted again for the model, the clusterer
     images = data.load("mnist", data_dir=mnist, limit=LIMIT, seed=0)
     return folder, MlflowClient(f"sqlite:///{folder / 'mlflow.db'}"), images
 

@@ -51,13 +51,20 @@ def attach_encoder(extractor, encoder):
 def keep(cache: FeatureCache | None, extraction, reduction) -> None:
     """Write the stages fitted in memory by a trial (a cache miss) beside their cache entries;
     a failure is logged, never raised (the cell's model then fits them again)."""
+    _keep_stages(cache, (extraction.key, extraction.extractor), (reduction.key, reduction.reducer))
+
+
+def _keep_stages(cache: FeatureCache | None, extractor=(None, None), reducer=(None, None)):
+    """Write a fitted extractor and reducer, each (cache key, fitted stage or None), beside
+    their cache entries when they are worth keeping; a failure is logged, never raised."""
     if cache is None:
         return
+    (extractor_key, fitted_extractor), (reducer_key, fitted_reducer) = extractor, reducer
     try:
-        if extraction.extractor is not None and EXTRACTORS.get(extraction.extractor.name).learned:
-            _write(cache, extraction.key, strip_extractor(extraction.extractor))
-        if reduction.reducer is not None and type(reduction.reducer).cached:
-            _write(cache, reduction.key, reduction.reducer)
+        if fitted_extractor is not None and EXTRACTORS.get(fitted_extractor.name).learned:
+            _write(cache, extractor_key, strip_extractor(fitted_extractor))
+        if fitted_reducer is not None and type(fitted_reducer).cached:
+            _write(cache, reducer_key, fitted_reducer)
     except Exception as error:
         logger.warning("could not keep the fitted stages: %s: %s", type(error).__name__, error)
 
@@ -89,7 +96,8 @@ def _clusterer_key(reduction, cell, params: dict) -> str:
 def fitted_stages(cell, params: dict, cache: FeatureCache | None = None):
     """(fitted extractor, fitted reducer, pipeline.Reduction) of `cell` for `params` (the
     `__init__` keyword arguments by stage): what the cache kept, else fitted again with the same
-    seed; ValueError if a refit does not give back the trial's features or embedding."""
+    seed and kept for the next cell that needs it; ValueError if a refit does not give back the
+    trial's features or embedding."""
     extraction, reduction = cell.embed(params, cache)
     extractor = extraction.extractor
     if extractor is None:
@@ -107,11 +115,13 @@ def fitted_stages(cell, params: dict, cache: FeatureCache | None = None):
         )
         _same(again.features, extraction.features, cell.extractor)
         extractor = again.extractor
+        _keep_stages(cache, extractor=(extraction.key, extractor))
     reducer = reduction.reducer or _read(cache, reduction.key)
     if reducer is None:
         logger.info("%s: fitting %s again for its model", cell.label, cell.reducer)
         reducer = REDUCERS.get(cell.reducer)(**params["reducer"], random_state=cell.seed)
         _same(reducer.fit_transform(extraction.features), reduction.embedding, cell.reducer)
+        _keep_stages(cache, reducer=(reduction.key, reducer))
     return extractor, reducer, reduction
 
 
