@@ -179,3 +179,45 @@ def test_search_names_stages(tmp_path):
         done.stderr
     )
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_two_workers_searching_the_clusterer_only_share_the_extractor_fits(tmp_path):
+    """--workers 2 --search clusterer on a journal storage: the held extractor parameters are
+    queued under the storage's lock, so the study still ends with --trials complete trials and
+    no worker draws an extractor configuration of its own."""
+    command = [
+        *CLI,
+        "--quiet",
+        "run",
+        "--workers",
+        "2",
+        "--storage",
+        f"journal:{tmp_path / 'optuna.log'}",
+        "--limit",
+        "300",
+        "--extractors",
+        "dense_ae",
+        "--reducers",
+        "none",
+        "--clusterers",
+        "gmm",
+        "--trials",
+        "6",
+        "--search",
+        "clusterer",
+    ]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.log"))
+    )
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    trials = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 6
+    configurations = {
+        tuple(sorted((k, v) for k, v in t.params.items() if k.startswith("dense_ae.")))
+        for t in trials
+    }
+    assert len(configurations) == 2  # the default and the n2d preset, queued first
+    assert len({tuple(sorted(t.params.items())) for t in trials}) > 2  # the mixture was searched
