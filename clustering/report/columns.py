@@ -1,6 +1,7 @@
 """The report's column lists, derived from the metrics registry, and a cell's parts (the
 extractor, the reducer when the runs have one, the clusterer) as read from its run's tags."""
 
+from clustering.config import STAGES
 from clustering.metrics import METRICS
 
 METRIC_COLUMNS = METRICS.columns()  # the comparison table's metrics, in registration order
@@ -23,7 +24,7 @@ SELECTION_SCORES = {
 }
 DATASET_ROLE = "dataset"  # the role tag of the one run per dataset that the report logs
 
-CELL_PARTS = ("extractor", "reducer", "clusterer")  # the cell run's tags, in pipeline order
+CELL_PARTS = STAGES  # the cell run's tags, in pipeline order
 OPTIONAL_PARTS = {"reducer": "none"}  # a part older runs lack, and the name that means "none"
 
 
