@@ -25,6 +25,24 @@ from test_workers import (
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
 
+def run_one_cell(tmp_path, cell: str, trials: int, *options) -> None:
+    """`run` one "extractor:reducer:clusterer" cell on 300 digits in tmp_path with `options`;
+    it must exit 0."""
+    extractor, reducer, clusterer = cell.split(":")
+    stages = ["--extractors", extractor, "--reducers", reducer, "--clusterers", clusterer]
+    command = [*CLI, "--quiet", "run", "--limit", "300", *stages, "--trials", str(trials)]
+    done = subprocess.run(
+        [*command, *options], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def only_study(storage) -> optuna.Study:
+    """The one study in `storage`."""
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage)
+
+
 def test_a_sigkilled_run_is_closed_and_completed_by_the_next_run(tmp_path, large_mnist):
     """SIGKILL leaves the trial RUNNING in both stores; the same command, past the grace
     period, fails it (FAILED in MLflow, with the reason), runs it again and completes the study."""
@@ -80,28 +98,8 @@ def test_two_runs_started_together_on_a_fresh_folder_share_the_trial_count(tmp_p
 def test_a_multi_objective_study_names_its_objectives_and_keeps_its_pareto_set(tmp_path):
     """--objective asc,dunn: two directions, both names stored on the study (what
     optuna-dashboard shows), and the cell run carries the Pareto-optimal trial numbers."""
-    command = [
-        *CLI,
-        "--quiet",
-        "run",
-        "--limit",
-        "300",
-        "--extractors",
-        "raw",
-        "--reducers",
-        "none",
-        "--clusterers",
-        "kmeans",
-        "--trials",
-        "4",
-        "--objective",
-        "asc,dunn",
-    ]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    (summary,) = optuna.get_all_study_summaries(storage)
-    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    run_one_cell(tmp_path, "raw:none:kmeans", 4, "--objective", "asc,dunn")
+    study = only_study(f"sqlite:///{tmp_path / 'optuna.db'}")
     assert study.metric_names == ["asc", "dunn"]
     assert len(study.directions) == 2
     pareto = sorted(trial.number for trial in study.best_trials)
@@ -130,29 +128,9 @@ def test_a_multi_objective_study_refuses_criteria_that_need_the_labels(tmp_path)
 def test_searching_the_clusterer_only_fits_each_extractor_configuration_once(tmp_path):
     """--search clusterer: after the queued configurations, every trial keeps the best trial's
     extractor parameters (so the cache serves its features) and the sampler draws the
-    clusterer's; the study carries its own name."""
-    command = [
-        *CLI,
-        "--quiet",
-        "run",
-        "--limit",
-        "300",
-        "--extractors",
-        "dense_ae",
-        "--reducers",
-        "none",
-        "--clusterers",
-        "kmeans",
-        "--trials",
-        "5",
-        "--search",
-        "clusterer",
-    ]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    (summary,) = optuna.get_all_study_summaries(storage)
-    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    clusterer's."""
+    run_one_cell(tmp_path, "dense_ae:none:kmeans", 5, "--search", "clusterer")
+    study = only_study(f"sqlite:///{tmp_path / 'optuna.db'}")
     trials = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(trials) == 5
 
@@ -185,34 +163,11 @@ def test_two_workers_searching_the_clusterer_only_share_the_extractor_fits(tmp_p
     """--workers 2 --search clusterer on a journal storage: the held extractor parameters are
     queued under the storage's lock, so the study still ends with --trials complete trials and
     no worker draws an extractor configuration of its own."""
-    command = [
-        *CLI,
-        "--quiet",
-        "run",
-        "--workers",
-        "2",
-        "--storage",
-        f"journal:{tmp_path / 'optuna.log'}",
-        "--limit",
-        "300",
-        "--extractors",
-        "dense_ae",
-        "--reducers",
-        "none",
-        "--clusterers",
-        "gmm",
-        "--trials",
-        "6",
-        "--search",
-        "clusterer",
-    ]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.log"))
-    )
-    (summary,) = optuna.get_all_study_summaries(storage)
-    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    journal = tmp_path / "optuna.log"
+    options = ["--workers", "2", "--storage", f"journal:{journal}"]
+    run_one_cell(tmp_path, "dense_ae:none:gmm", 6, "--search", "clusterer", *options)
+    backend = optuna.storages.journal.JournalFileBackend(str(journal))
+    study = only_study(optuna.storages.JournalStorage(backend))
     trials = study.get_trials(states=(TrialState.COMPLETE,))
     assert len(trials) == 6
     configurations = {
