@@ -1,6 +1,9 @@
 """A cell's study: the configurations queued before sampling, and a start-up phase that scales
 with the budget."""
 
+import hashlib
+import json
+
 import numpy as np
 import optuna
 from optuna.trial import TrialState
@@ -8,6 +11,7 @@ from optuna.trial import TrialState
 from clustering.clusterers import CLUSTERERS
 from clustering.extractors import EXTRACTORS
 from clustering.study.cell import Cell, open_study, sampler
+from clustering.study.objective import Objective
 
 
 def make_cell(extractor: str, reducer: str, clusterer: str, n_clusters=(10,)) -> Cell:
@@ -63,3 +67,35 @@ def test_the_random_start_up_phase_is_a_third_of_the_budget():
         random_xs = [t.params["x"] for t in reference.trials]
         assert drawn[:startup] == random_xs[:startup]  # the start-up phase: random draws
         assert drawn[startup] != random_xs[startup]  # then the model-based phase
+
+
+def test_a_study_that_holds_stages_has_its_own_name_and_a_full_search_keeps_the_old_one():
+    """Studies made before --search existed resume under the same name."""
+    full = make_cell("dense_ae", "umap", "gmm")
+    held = make_cell("dense_ae", "umap", "gmm")
+    held.search = ("reducer", "clusterer")
+    assert full.study_name != held.study_name
+    setup = [full.digest, full.preprocessing, full.n_clusters, full.objective, full.seed]
+    key = hashlib.sha256(json.dumps(setup, sort_keys=True).encode()).hexdigest()[:8]
+    assert full.study_name == f"digits.dense_ae.umap.gmm.{key}"
+
+
+def test_held_parameters_are_the_held_stages_of_the_best_trial_else_of_the_first_queued():
+    cell = make_cell("dense_ae", "umap", "kmeans")
+    study = open_study(cell, None, 3)
+
+    def extractor_part(params):
+        return {k: v for k, v in params.items() if k.startswith("dense_ae.")}
+
+    assert cell.held_params(study) == {}  # every stage searched: nothing held
+    cell.search = ("reducer", "clusterer")
+    first, n2d = cell.known_params()[:2]
+    assert extractor_part(first) and cell.held_params(study) == extractor_part(first)
+    suggest = Objective(cell, None, "", "", None).suggest
+
+    def objective(trial):  # the queued n2d preset (trial 1) scores best
+        suggest(trial)
+        return 1.0 if trial.number == 1 else 0.0
+
+    study.optimize(objective, n_trials=2)
+    assert cell.held_params(study) == extractor_part(n2d) != extractor_part(first)

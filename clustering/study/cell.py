@@ -86,7 +86,7 @@ class Cell:
     def study_name(self) -> str:
         """Stable across runs of the same command; differs when anything measured differs."""
         setup = [self.digest, self.preprocessing, self.n_clusters, self.objective, self.seed]
-        if tuple(self.search) != STAGES:  # a study that searches every stage keeps its old name
+        if not self.searches_every_stage:  # a full search keeps the name it had before --search
             setup.append(list(self.search))
         setup = json.dumps(setup, sort_keys=True)
         key = hashlib.sha256(setup.encode()).hexdigest()[:8]
@@ -109,6 +109,10 @@ class Cell:
                 params["n_clusters"] = self.n_clusters[0]
         return queued
 
+    @property
+    def searches_every_stage(self) -> bool:
+        return tuple(self.search) == STAGES
+
     def stage_of(self, param: str) -> str | None:
         """The stage an Optuna parameter belongs to, by its registry-name prefix
         ("umap.n_neighbors" -> "reducer"); None for one they share (n_clusters)."""
@@ -119,7 +123,7 @@ class Cell:
         """What a sampled trial keeps fixed when the cell does not search every stage: the
         parameters of the stages outside `search`, from the best complete trial so far, else
         from the first queued configuration ({} when every stage is searched)."""
-        if tuple(self.search) == STAGES:
+        if self.searches_every_stage:
             return {}
         best = best_trial(study)
         params = best.params if best is not None else self.known_params()[0]
