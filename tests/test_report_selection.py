@@ -98,6 +98,20 @@ def test_a_constant_criterion_has_no_correlation(report):
     assert math.isnan(constant["spearman_hungarian"]) and math.isnan(constant["spearman_nmi"])
 
 
+def test_trials_tied_at_the_top_count_as_their_mean_not_the_first(report):
+    selection = pd.read_csv(report["selection_csv"]).set_index("criterion")
+    constant = selection.loc["reference_asc"]  # every trial ties: a pick among them is random
+    assert constant["tied"] == 5
+    assert constant["selected_hungarian"] == pytest.approx(sum(KMEANS + GMM) / 5)
+    assert constant["selected_nmi"] == pytest.approx(sum(KMEANS + GMM) / 10)
+    first = pd.read_csv(report["trials_csv"]).iloc[0]  # named: the first of them in table order
+    assert (constant["selected_cell"], constant["selected_trial"]) == (
+        first["cell"],
+        first["trial_number"],
+    )
+    assert selection.loc["asc", "tied"] == 1
+
+
 def test_the_page_shows_choosing_without_labels_and_the_by_accuracy_table(report):
     page = report["html"].read_text()
     assert "<h2>Choosing without labels</h2>" in page

@@ -36,7 +36,8 @@ TABLES = {  # heading -> (HTML class, how to read the table under it)
         "selection",
         "Each label-free criterion ranks every complete trial of every cell: its Spearman "
         "correlation with Hungarian accuracy and NMI, and the scores of the trial it ranks first "
-        "beside the best trial (oracle, by Hungarian accuracy) and the median trial.",
+        "beside the best trial (oracle, by Hungarian accuracy) and the median trial. When "
+        "several trials share the top value (tied), the selected scores are their mean.",
     ),
     "Best trial per cell by Hungarian accuracy (uses the labels)": (
         "by-accuracy",

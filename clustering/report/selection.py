@@ -31,7 +31,7 @@ def selection_columns() -> list[str]:
     columns += [f"spearman_{short}" for short in SELECTION_SCORES]
     for short in SELECTION_SCORES:
         columns += [f"selected_{short}", f"oracle_{short}", f"median_{short}"]
-    return [*columns, "selected_cell", "selected_trial"]
+    return [*columns, "selected_cell", "selected_trial", "tied"]
 
 
 def selection_table(trials: pd.DataFrame, criteria=None) -> pd.DataFrame:
@@ -41,9 +41,11 @@ def selection_table(trials: pd.DataFrame, criteria=None) -> pd.DataFrame:
     trials: the trials with a finite value of the criterion. spearman_<score>: Spearman rank
     correlation between the criterion and the label score (NaN below 2 trials or for a constant).
     selected_<score>: the label score of the trial the criterion ranks first (its highest value;
-    its lowest for a lower-is-better criterion; the first in table order on ties). oracle_<score>:
-    that of the trial with the highest Hungarian accuracy. median_<score>: the score's median
-    over the complete trials. selected_cell, selected_trial: the trial chosen (None if none)."""
+    its lowest for a lower-is-better criterion); when several trials share that value, the mean
+    of theirs, what a pick among them scores on average (table order would credit the criterion
+    with an arbitrary one). oracle_<score>: that of the trial with the highest Hungarian
+    accuracy. median_<score>: the score's median over the complete trials. selected_cell,
+    selected_trial: the first trial of those chosen (None if none); tied: how many there are."""
     done = _complete(trials)
     reference = _reference(done)
     rows = [{"criterion": name, **_judge(done, name), **reference} for name in _criteria(criteria)]
@@ -82,14 +84,17 @@ def _judge(done: pd.DataFrame, criterion: str) -> dict:
     if criterion in LOWER_IS_BETTER:
         values = -values
     values = values.dropna()
-    chosen = values.idxmax() if len(values) else None
+    tied = values.index[values == values.max()] if len(values) else values.index
+    chosen = tied[0] if len(tied) else None
     row = {"trials": len(values)}
     for short, score in SELECTION_SCORES.items():
         row[f"spearman_{short}"] = spearman(values, _numbers(done, score))
     for short, score in SELECTION_SCORES.items():
-        row[f"selected_{short}"] = math.nan if chosen is None else _numbers(done, score)[chosen]
+        picked = _numbers(done, score)[tied]
+        row[f"selected_{short}"] = float(picked.mean()) if picked.notna().any() else math.nan
     row["selected_cell"] = None if chosen is None else done.at[chosen, "cell"]
     row["selected_trial"] = None if chosen is None else int(done.at[chosen, "trial_number"])
+    row["tied"] = len(tied)
     return row
 
 
