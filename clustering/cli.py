@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -131,9 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
         "MLflow.",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors")
+    # the same flag after the subcommand; absent there, it keeps the value given before it
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="only warnings and errors",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+    command = functools.partial(commands.add_parser, parents=[quiet])
 
-    run = commands.add_parser("run", help="tune every (extractor, clusterer) cell on a dataset")
+    run = command("run", help="tune every (extractor, clusterer) cell on a dataset")
     _add_run_options(run)
     run.add_argument(
         "--workers",
@@ -141,12 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes on this machine sharing one storage (default 1)",
     )
 
-    worker = commands.add_parser(
-        "worker", help="join a cell's study (same options as run) and take its trials"
-    )
+    worker = command("worker", help="join a cell's study (same options as run) and take its trials")
     _add_run_options(worker)
 
-    report = commands.add_parser(
+    report = command(
         "report", help="MLflow runs -> tables, figures and report.html in reports/<dataset>/"
     )
     report.add_argument("--dataset", default="digits")
@@ -158,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "committed reference results are made with --out results)",
     )
 
-    register = commands.add_parser(
+    register = command(
         "register", help="register the dataset's best cell model as clustering-bench-<dataset>"
     )
     register.add_argument("--dataset", default="digits")
@@ -169,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     register.add_argument("--tracking-uri")
 
-    predict = commands.add_parser(
+    predict = command(
         "predict", help="assign a dataset's images to clusters with a logged or registered model"
     )
     predict.add_argument(
@@ -183,12 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default="labels.csv", help="CSV file (default labels.csv)")
     predict.add_argument("--tracking-uri")
 
-    listing = commands.add_parser("datasets", help="list datasets, where they are looked up")
+    listing = command("datasets", help="list datasets, where they are looked up")
     listing.add_argument("--data-dir")
 
-    commands.add_parser(
-        "list", help="list registered extractors, reducers, clusterers and objectives"
-    )
+    command("list", help="list registered extractors, reducers, clusterers and objectives")
     return parser
 
 
