@@ -93,17 +93,19 @@ def test_quick_run_writes_markdown_and_json(test_data, tmp_path):
 
 
 def test_training_benchmark_prints_every_variant_with_its_ratio(test_data, capsys):
-    """A run on 200 real images: one row per variant, the baseline at 1.00x, and the shipped
-    steps per execution ending at the baseline's very loss (the same updates, fewer calls)."""
+    """A run on 200 real images: one row per variant (the thread pools' in child processes),
+    the baseline at 1.00x, the shipped steps per execution ending at the baseline's very loss
+    (the same updates, fewer calls), an arithmetic rate on every row."""
     from benchmarks import training
 
     training.main(["--data-dir", str(test_data / "mnist"), "--images", "200", "--epochs", "2",
                    "--only", "dense_ae"])  # fmt: skip
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| dense_ae")]
-    assert [row.split("|")[2].strip() for row in rows] == list(training.VARIANTS)
+    assert [row.split("|")[2].strip() for row in rows] == [*training.VARIANTS, *training.THREADS]
     assert rows[0].split("|")[4].strip() == "1.00x"
     loss = {row.split("|")[2].strip(): row.split("|")[9].strip() for row in rows}
     assert loss["as shipped"] == loss[training.BASELINE]
+    assert all(float(row.split("|")[10]) > 0 for row in rows)  # GFLOP/s
 
 
 def test_search_benchmark_compares_the_study_search_with_random_search(capsys):

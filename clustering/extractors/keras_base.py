@@ -269,7 +269,6 @@ class KerasExtractor(Extractor):
         self._compile(model)
         # slot variables made eagerly here, not inside the traced train step: halves the trace
         model.optimizer.build(model.trainable_variables)
-        validation = (X_val, X_val) if n_val else None
         callbacks = [
             epoch_hooks(self.name, epoch_callback),
             keras.callbacks.EarlyStopping(
@@ -278,16 +277,7 @@ class KerasExtractor(Extractor):
                 restore_best_weights=True,
             ),
         ]
-        history = model.fit(
-            X_train,
-            X_train,
-            validation_data=validation,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            shuffle=True,
-            callbacks=callbacks,
-            verbose=0,
-        )
+        history = self._train(model, X_train, X_val, callbacks)
         self.model_, self.encoder_, self.decoder_ = model, encoder, decoder
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
         self.image_shape_ = tuple(int(s) for s in X.shape[1:])
@@ -323,6 +313,20 @@ class KerasExtractor(Extractor):
         return self._predict(self.decoder_, codes)
 
     # --- helpers ---
+
+    def _train(self, model, X_train, X_val, callbacks):
+        """Keras's fit on the images (n, h, w, c) as inputs and targets, shuffled every epoch,
+        validated on X_val when it holds any; returns the History."""
+        return model.fit(
+            X_train,
+            X_train,
+            validation_data=(X_val, X_val) if len(X_val) else None,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=0,
+        )
 
     def _predict(self, model, X) -> np.ndarray:
         """Eager batched inference: no tf.function to trace per model, so no retracing warnings."""
