@@ -180,8 +180,9 @@ def directions() -> dict[str, bool]:
 
 def summary(rows: list[dict], clusterings: list[Case], seconds: dict[str, list]) -> list[dict]:
     """Per criterion: Spearman with accuracy and NMI (sign-adjusted so + means agreement) over
-    all clusterings and over the algorithms' only, the clustering it selects, that clustering's
-    accuracy, and mean seconds per clustering."""
+    all clusterings and over the algorithms' only, the clustering it selects (the first, and how
+    many more share its value), the accuracy of what it selects (the mean over those tied, as
+    the report's selection table counts them), and mean seconds per clustering."""
     acc = np.array([r["hungarian_accuracy"] for r in rows])
     nmi = np.array([r["nmi"] for r in rows])
     real = np.array([not case.constructed for case in clusterings])
@@ -189,15 +190,16 @@ def summary(rows: list[dict], clusterings: list[Case], seconds: dict[str, list])
     out = []
     for criterion, higher in directions().items():
         values = np.array([r[criterion] for r in rows]) * (1 if higher else -1)
-        pick = int(np.argmax(values))
+        tied = np.flatnonzero(values == values.max())
+        pick = int(tied[0])
         out.append(
             {
                 "criterion": criterion + ("" if higher else " (lower better)"),
                 "spearman acc": spearmanr(values, acc).statistic,
                 "spearman nmi": spearmanr(values, nmi).statistic,
                 "spearman acc, algorithms": spearmanr(values[real], acc[real]).statistic,
-                "selects": names[pick],
-                "its acc": acc[pick],
+                "selects": names[pick] + (f" (+{len(tied) - 1} tied)" if len(tied) > 1 else ""),
+                "its acc": float(acc[tied].mean()),
                 "best acc": acc.max(),
                 "seconds": float(np.mean(seconds[criterion])),
             }
