@@ -163,7 +163,10 @@ def measure_with_threads(args, label: str, variant: str) -> dict:
     command = [sys.executable, "-m", "benchmarks.training", "--only", label, "--child"]
     command += ["--images", str(args.images), "--epochs", str(args.epochs)]
     command += ["--data-dir", args.data_dir] if args.data_dir else []
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RuntimeError(f"{label}, {variant}: the child process failed: {last}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
