@@ -51,32 +51,36 @@ def attach_encoder(extractor, encoder):
 def keep(cache: FeatureCache | None, extraction, reduction) -> None:
     """Write the stages fitted in memory by a trial (a cache miss) beside their cache entries;
     a failure is logged, never raised (the cell's model then fits them again)."""
-    _keep_stages(cache, (extraction.key, extraction.extractor), (reduction.key, reduction.reducer))
-
-
-def _keep_stages(cache: FeatureCache | None, extractor=(None, None), reducer=(None, None)):
-    """Write a fitted extractor and reducer, each (cache key, fitted stage or None), beside
-    their cache entries when they are worth keeping; a failure is logged, never raised."""
-    if cache is None:
-        return
-    (extractor_key, fitted_extractor), (reducer_key, fitted_reducer) = extractor, reducer
-    try:
-        if fitted_extractor is not None and EXTRACTORS.get(fitted_extractor.name).learned:
-            _write(cache, extractor_key, strip_extractor(fitted_extractor))
-        if fitted_reducer is not None and type(fitted_reducer).cached:
-            _write(cache, reducer_key, fitted_reducer)
-    except Exception as error:
-        logger.warning("could not keep the fitted stages: %s: %s", type(error).__name__, error)
+    _keep_extractor(cache, extraction.key, extraction.extractor)
+    _keep_reducer(cache, reduction.key, reduction.reducer)
 
 
 def keep_clusterer(cache: FeatureCache | None, reduction, cell, params: dict, clusterer) -> None:
     """Write a trial's fitted clusterer beside its embedding's cache entry (logged on failure)."""
+    _keep(cache, _clusterer_key(reduction, cell, params), "clusterer", lambda: clusterer)
+
+
+def _keep_extractor(cache: FeatureCache | None, key: str, extractor) -> None:
+    """A learned extractor, stripped of its Keras models (raw pixels keep nothing)."""
+    if extractor is not None and EXTRACTORS.get(extractor.name).learned:
+        _keep(cache, key, "extractor", lambda: strip_extractor(extractor))
+
+
+def _keep_reducer(cache: FeatureCache | None, key: str, reducer) -> None:
+    """A reducer whose type is worth caching (not `none`)."""
+    if reducer is not None and type(reducer).cached:
+        _keep(cache, key, "reducer", lambda: reducer)
+
+
+def _keep(cache: FeatureCache | None, key: str, what: str, fitted) -> None:
+    """Write `fitted()` under `key` beside the cache entries when there is a cache; a failure is
+    logged, never raised (the cell's model then fits the stage again)."""
     if cache is None:
         return
     try:
-        _write(cache, _clusterer_key(reduction, cell, params), clusterer)
+        _write(cache, key, fitted())
     except Exception as error:
-        logger.warning("could not keep the fitted clusterer: %s: %s", type(error).__name__, error)
+        logger.warning("could not keep the fitted %s: %s: %s", what, type(error).__name__, error)
 
 
 def fitted_clusterer(cell, params: dict, reduction, cache: FeatureCache | None = None):
@@ -115,13 +119,13 @@ def fitted_stages(cell, params: dict, cache: FeatureCache | None = None):
         )
         _same(again.features, extraction.features, cell.extractor)
         extractor = again.extractor
-        _keep_stages(cache, extractor=(extraction.key, extractor))
+        _keep_extractor(cache, extraction.key, extractor)
     reducer = reduction.reducer or _read(cache, reduction.key)
     if reducer is None:
         logger.info("%s: fitting %s again for its model", cell.label, cell.reducer)
         reducer = REDUCERS.get(cell.reducer)(**params["reducer"], random_state=cell.seed)
         _same(reducer.fit_transform(extraction.features), reduction.embedding, cell.reducer)
-        _keep_stages(cache, reducer=(reduction.key, reducer))
+        _keep_reducer(cache, reduction.key, reducer)
     return extractor, reducer, reduction
 
 

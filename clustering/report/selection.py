@@ -84,7 +84,7 @@ def _judge(done: pd.DataFrame, criterion: str) -> dict:
     if criterion in LOWER_IS_BETTER:
         values = -values
     values = values.dropna()
-    tied = values.index[values == values.max()] if len(values) else values.index
+    tied = values.index[values == values.max()]  # none when no trial has a value
     chosen = tied[0] if len(tied) else None
     row = {"trials": len(values)}
     for short, score in SELECTION_SCORES.items():
