@@ -24,22 +24,21 @@ from clustering import pipeline
 from clustering.cache import FeatureCache
 from clustering.config import RunConfig
 from clustering.metrics import METRICS, score
-from clustering.study.cell import build_cells, open_study, sampler
-from clustering.study.objective import Objective
+from clustering.study.cell import load_data, open_study, sampler, specs
 
 BUDGETS = (3, 10, 30)
 CELLS = ("raw:umap:gmm", "raw:pca:gmm", "raw:umap:kmeans")
 
 
-def objective_function(cell, cache: FeatureCache, log: list):
-    """trial -> the cell's objective for the trial's parameters; appends (value, accuracy), or
-    None for a trial that raised (which then fails in Optuna, as in a study)."""
-    suggest = Objective(cell, None, "", "", cache).suggest
+def objective_function(cell_data, cell, cache: FeatureCache, log: list):
+    """trial -> the cell's objective (`cell` a CellSpec on `cell_data`) for the trial's
+    parameters; appends (value, accuracy), or None for a trial that raised (which then fails in
+    Optuna, as in a study)."""
 
     def evaluate(trial: optuna.Trial) -> float:
         log.append(None)
-        params = suggest(trial)
-        _, reduction = cell.embed(params, cache)
+        params = cell.params_of(trial)
+        _, reduction = pipeline.embed(cell_data, cell, params, cache)
         features = reduction.embedding
 
         def refit(X_subset, seed):
@@ -50,12 +49,12 @@ def objective_function(cell, cache: FeatureCache, log: list):
             cell.objective,
             features,
             labels,
-            cell.y_true,
-            reference=cell.reference,
+            cell_data.y_true,
+            reference=cell_data.reference,
             refit=refit,
             random_state=cell.seed,
         )
-        accuracy = score("hungarian_accuracy", features, labels, cell.y_true)
+        accuracy = score("hungarian_accuracy", features, labels, cell_data.y_true)
         log[-1] = (value, accuracy)
         return value
 
@@ -71,7 +70,7 @@ def best_after(log: list, budget: int, sign: float) -> tuple[float, float]:
     return max(complete, key=lambda entry: sign * entry[0])
 
 
-def run_cell(cell, cache, budgets, seeds) -> dict:
+def run_cell(cell_data, cell, cache, budgets, seeds) -> dict:
     """{(search, budget): [(best value, its accuracy) per seed]} for one cell."""
     sign = 1.0 if METRICS.get(cell.objective).higher_is_better else -1.0
     direction = "maximize" if sign > 0 else "minimize"
@@ -81,14 +80,16 @@ def run_cell(cell, cache, budgets, seeds) -> dict:
         study = optuna.create_study(
             direction=direction, sampler=optuna.samplers.RandomSampler(seed=seed)
         )
-        study.optimize(objective_function(cell, cache, log), n_trials=max(budgets), catch=Exception)
+        evaluate = objective_function(cell_data, cell, cache, log)
+        study.optimize(evaluate, n_trials=max(budgets), catch=Exception)
         for budget in budgets:
             results.setdefault(("random", budget), []).append(best_after(log, budget, sign))
         for budget in budgets:
             log = []
             study = open_study(cell, None, budget)
             study.sampler = sampler(budget, seed)
-            study.optimize(objective_function(cell, cache, log), n_trials=budget, catch=Exception)
+            evaluate = objective_function(cell_data, cell, cache, log)
+            study.optimize(evaluate, n_trials=budget, catch=Exception)
             results.setdefault(("search", budget), []).append(best_after(log, budget, sign))
     return results
 
@@ -139,10 +140,11 @@ def main(argv: list[str] | None = None) -> None:
                 clusterers=[clusterer],
                 **({"objective": args.objective} if args.objective else {}),
             ).validate()
-            (cell,) = build_cells(config, cache)
+            cell_data = load_data(config, cache)
+            (cell,) = specs(config, cell_data)
             if header is None:
                 print(
-                    f"Dataset {args.dataset}, {len(cell.X)} images, objective "
+                    f"Dataset {args.dataset}, {len(cell_data.X)} images, objective "
                     f"{cell.objective}, {len(seeds)} sampler seeds.\n\n"
                     "| cell | trials | search: best objective | random: best objective | "
                     "search wins/ties/losses | search: its accuracy | random: its accuracy |\n"
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
                 header = True
-            results = run_cell(cell, cache, budgets, seeds)
+            results = run_cell(cell_data, cell, cache, budgets, seeds)
             print(table(cell.label, results, budgets, cell.objective), flush=True)
     print(f"\n{time.perf_counter() - started:.0f} s in all.")
 

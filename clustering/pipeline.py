@@ -197,6 +197,46 @@ def cluster_and_score(
     return Clustering(labels=labels, clusterer=clusterer, scores=scores)
 
 
+def embed(cell_data, spec, params: dict, cache: FeatureCache | None = None, epoch_callback=None):
+    """The first two stages of `spec` (a study.cell.CellSpec) on `cell_data` (its CellData) for
+    `params` (keyword arguments by stage): (Extraction, Reduction), each from the cache when it
+    holds them."""
+    extraction = extract(
+        cell_data.X,
+        spec.extractor,
+        params["extractor"],
+        seed=spec.seed,
+        digest=cell_data.digest,
+        preprocessing=cell_data.preprocessing,
+        cache=cache,
+        epoch_callback=epoch_callback,
+    )
+    reduction = reduce(
+        extraction.features,
+        spec.reducer,
+        params["reducer"],
+        seed=spec.seed,
+        features_key=extraction.key,
+        cache=cache,
+    )
+    return extraction, reduction
+
+
+def cluster_cell(cell_data, spec, params: dict, embedding: np.ndarray, progress=None):
+    """The last stage of `spec` on `embedding` (n, d) of `cell_data`, scored against its labels
+    and reference embedding (`cluster_and_score` with the spec's seed and sample size)."""
+    return cluster_and_score(
+        embedding,
+        cell_data.y_true,
+        spec.clusterer,
+        params["clusterer"],
+        seed=spec.seed,
+        reference=cell_data.reference,
+        metric_sample_size=spec.metric_sample_size,
+        progress=progress,
+    )
+
+
 def cluster(features: np.ndarray, clusterer_name: str, params: dict, *, seed: int):
     """Fit the named clusterer on features (n, d); returns (labels (n,), fitted clusterer)."""
     clusterer = CLUSTERERS.get(clusterer_name)(**params, random_state=seed)

@@ -8,7 +8,7 @@ from clustering import data as datasets
 from clustering import pipeline
 from clustering.cache import FeatureCache
 from clustering.report import pictures
-from clustering.study.cell import Cell
+from clustering.study.cell import CellData, CellSpec
 
 
 @pytest.fixture(scope="module")
@@ -17,21 +17,13 @@ def digits():
     return dataset, datasets.preprocess(dataset.images)
 
 
-def cell_for(digits, extractor: str, reducer: str = "none") -> Cell:
+def cell_for(digits, extractor: str, reducer: str = "none") -> tuple[CellData, CellSpec]:
     dataset, X = digits
-    return Cell(
-        dataset_name="digits",
-        digest=dataset.digest,
-        preprocessing={"limit": 200},
-        X=X,
-        y_true=dataset.labels,
-        extractor=extractor,
-        reducer=reducer,
-        clusterer="kmeans",
-        n_clusters=[10],
-        objective="asc",
-        seed=0,
+    cell_data = CellData("digits", dataset.digest, {"limit": 200}, X, dataset.labels)
+    spec = CellSpec(
+        "digits", dataset.digest, {"limit": 200}, extractor, reducer, "kmeans", (10,), "asc", 0
     )
+    return cell_data, spec
 
 
 def stages(extractor: dict, reducer: dict | None = None) -> dict:
@@ -40,7 +32,7 @@ def stages(extractor: dict, reducer: dict | None = None) -> dict:
 
 def test_raw_centres_are_the_clusterer_centres_reshaped_to_images(digits):
     """K-means' centres are its clusters' mean pixels: `mean_codes` gives them back."""
-    cell = cell_for(digits, "raw")
+    cell, spec = cell_for(digits, "raw")
     extraction = pipeline.extract(
         cell.X, "raw", {}, seed=0, digest=cell.digest, preprocessing=cell.preprocessing
     )
@@ -51,7 +43,7 @@ def test_raw_centres_are_the_clusterer_centres_reshaped_to_images(digits):
     np.testing.assert_allclose(images, expected)
     means = pictures.mean_codes(extraction.features, labels)
     np.testing.assert_allclose(means, clusterer.cluster_centers_, atol=1e-5)
-    figures = pictures.draw(cell, stages({}))
+    figures = pictures.draw(cell, spec, stages({}))
     assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png"]
     assert pictures.majority_labels(labels, cell.y_true, 10) == [
         np.bincount(cell.y_true[labels == k]).argmax() for k in range(10)
@@ -59,7 +51,7 @@ def test_raw_centres_are_the_clusterer_centres_reshaped_to_images(digits):
 
 
 def test_cached_decoder_decodes_centres_like_the_fitted_autoencoder(digits, tmp_path):
-    cell = cell_for(digits, "dense_ae")
+    cell, spec = cell_for(digits, "dense_ae")
     params = {"code_size": 8, "epochs": 2}
     cache = FeatureCache(tmp_path)
     fitted = pipeline.extract(
@@ -87,7 +79,7 @@ def test_cached_decoder_decodes_centres_like_the_fitted_autoencoder(digits, tmp_
     from_cache = pictures.centre_images("dense_ae", cached, centres, cell.X.shape[1:])
     assert from_cache.shape == (10, *cell.X.shape[1:])
     np.testing.assert_allclose(from_cache, from_model, atol=1e-6)
-    figures = pictures.draw(cell, stages(params), cache)
+    figures = pictures.draw(cell, spec, stages(params), cache)
     assert sorted(figures) == [
         "centres.png",
         "cluster_samples.png",
@@ -98,8 +90,8 @@ def test_cached_decoder_decodes_centres_like_the_fitted_autoencoder(digits, tmp_
 
 def test_a_reduced_cell_draws_each_clusters_mean_code_as_its_centre(digits, tmp_path):
     """Clustered in a PCA embedding, the centres are still drawn in pixel space."""
-    cell = cell_for(digits, "raw", reducer="pca")
+    cell, spec = cell_for(digits, "raw", reducer="pca")
     figures = pictures.draw(
-        cell, stages({}, {"n_components": 8, "whiten": False}), FeatureCache(tmp_path)
+        cell, spec, stages({}, {"n_components": 8, "whiten": False}), FeatureCache(tmp_path)
     )
     assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png"]

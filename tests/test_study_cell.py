@@ -1,6 +1,7 @@
 """A cell's study: the configurations queued before sampling, and a start-up phase that scales
 with the budget."""
 
+import dataclasses
 import hashlib
 import json
 
@@ -10,14 +11,12 @@ from optuna.trial import TrialState
 
 from clustering.clusterers import CLUSTERERS
 from clustering.extractors import EXTRACTORS
-from clustering.study.cell import Cell, open_study, sampler
-from clustering.study.objective import Objective
+from clustering.study.cell import CellData, CellSpec, open_study, sampler, specs
 
 
-def make_cell(extractor: str, reducer: str, clusterer: str, n_clusters=(10,)) -> Cell:
-    X = np.zeros((20, 8, 8, 1), np.float32)
-    return Cell("digits", "d1", {}, X, np.arange(20) % 2, extractor, reducer, clusterer,
-                list(n_clusters), "reference_asc", 0)  # fmt: skip
+def make_cell(extractor: str, reducer: str, clusterer: str, n_clusters=(10,)) -> CellSpec:
+    return CellSpec("digits", "d1", {}, extractor, reducer, clusterer, tuple(n_clusters),
+                    "reference_asc", 0)  # fmt: skip
 
 
 def test_the_original_configuration_comes_first_then_every_preset():
@@ -72,10 +71,9 @@ def test_the_random_start_up_phase_is_a_third_of_the_budget():
 def test_a_study_that_holds_stages_has_its_own_name_and_a_full_search_keeps_the_old_one():
     """Studies made before --search existed resume under the same name."""
     full = make_cell("dense_ae", "umap", "gmm")
-    held = make_cell("dense_ae", "umap", "gmm")
-    held.search = ("reducer", "clusterer")
+    held = dataclasses.replace(full, search=("reducer", "clusterer"))
     assert full.study_name != held.study_name
-    setup = [full.digest, full.preprocessing, full.n_clusters, full.objective, full.seed]
+    setup = [full.digest, full.preprocessing, list(full.n_clusters), full.objective, full.seed]
     key = hashlib.sha256(json.dumps(setup, sort_keys=True).encode()).hexdigest()[:8]
     assert full.study_name == f"digits.dense_ae.umap.gmm.{key}"
 
@@ -88,14 +86,34 @@ def test_held_parameters_are_the_held_stages_of_the_best_trial_else_of_the_first
         return {k: v for k, v in params.items() if k.startswith("dense_ae.")}
 
     assert cell.held_params(study) == {}  # every stage searched: nothing held
-    cell.search = ("reducer", "clusterer")
+    cell = dataclasses.replace(cell, search=("reducer", "clusterer"))
     first, n2d = cell.known_params()[:2]
     assert extractor_part(first) and cell.held_params(study) == extractor_part(first)
-    suggest = Objective(cell, None, "", "", None).suggest
 
     def objective(trial):  # the queued n2d preset (trial 1) scores best
-        suggest(trial)
+        cell.params_of(trial)
         return 1.0 if trial.number == 1 else 0.0
 
     study.optimize(objective, n_trials=2)
     assert cell.held_params(study) == extractor_part(n2d) != extractor_part(first)
+
+
+def test_one_spec_per_cell_and_the_same_cell_over_seeds_and_data_is_a_loop_over_values():
+    """specs() crosses the config's stages; a seed or a dataset is a value replaced, and the
+    study name follows it (every other field kept)."""
+    from clustering.config import RunConfig
+
+    config = RunConfig(extractors=["raw"], reducers=["none", "pca"], clusterers=["kmeans"])
+    X = np.zeros((20, 8, 8, 1), np.float32)
+    one = CellData("digits", "d1", {"limit": 20}, X, np.arange(20) % 2)
+    other = CellData("mnist", "d2", {"limit": 20}, X, np.arange(20) % 4)
+    cells = specs(config, one)
+    assert [cell.label for cell in cells] == ["raw x none x kmeans", "raw x pca x kmeans"]
+    assert cells[0].n_clusters == (2,) and specs(config, other)[0].n_clusters == (4,)
+    names = {
+        dataclasses.replace(cell, seed=seed).study_name
+        for cell_data in (one, other)
+        for cell in specs(config, cell_data)
+        for seed in range(3)
+    }
+    assert len(names) == 2 * 2 * 3

@@ -55,9 +55,9 @@ def keep(cache: FeatureCache | None, extraction, reduction) -> None:
     _keep_reducer(cache, reduction.key, reduction.reducer)
 
 
-def keep_clusterer(cache: FeatureCache | None, reduction, cell, params: dict, clusterer) -> None:
+def keep_clusterer(cache: FeatureCache | None, reduction, spec, params: dict, clusterer) -> None:
     """Write a trial's fitted clusterer beside its embedding's cache entry (logged on failure)."""
-    _keep(cache, _clusterer_key(reduction, cell, params), "clusterer", lambda: clusterer)
+    _keep(cache, _clusterer_key(reduction, spec, params), "clusterer", lambda: clusterer)
 
 
 def _keep_extractor(cache: FeatureCache | None, key: str, extractor) -> None:
@@ -83,48 +83,48 @@ def _keep(cache: FeatureCache | None, key: str, what: str, fitted) -> None:
         logger.warning("could not keep the fitted %s: %s: %s", what, type(error).__name__, error)
 
 
-def fitted_clusterer(cell, params: dict, reduction, cache: FeatureCache | None = None):
+def fitted_clusterer(spec, params: dict, reduction, cache: FeatureCache | None = None):
     """(labels (n,), fitted clusterer) of the trial with `params` on `reduction`'s embedding:
-    the clusterer the trial kept (its labels_), else fitted again with the cell's seed."""
-    kept = _read(cache, _clusterer_key(reduction, cell, params))
+    the clusterer the trial kept (its labels_), else fitted again with the spec's seed."""
+    kept = _read(cache, _clusterer_key(reduction, spec, params))
     if kept is not None:
         return kept.labels_, kept
-    embedding, name = reduction.embedding, cell.clusterer
-    return pipeline.cluster(embedding, name, params["clusterer"], seed=cell.seed)
+    embedding, name = reduction.embedding, spec.clusterer
+    return pipeline.cluster(embedding, name, params["clusterer"], seed=spec.seed)
 
 
-def _clusterer_key(reduction, cell, params: dict) -> str:
-    return derived_key(reduction.key, f"clusterer:{cell.clusterer}", params["clusterer"], cell.seed)
+def _clusterer_key(reduction, spec, params: dict) -> str:
+    return derived_key(reduction.key, f"clusterer:{spec.clusterer}", params["clusterer"], spec.seed)
 
 
-def fitted_stages(cell, params: dict, cache: FeatureCache | None = None):
-    """(fitted extractor, fitted reducer, pipeline.Reduction) of `cell` for `params` (the
-    `__init__` keyword arguments by stage): what the cache kept, else fitted again with the same
-    seed and kept for the next cell that needs it; ValueError if a refit does not give back the
-    trial's features or embedding."""
-    extraction, reduction = cell.embed(params, cache)
+def fitted_stages(cell_data, spec, params: dict, cache: FeatureCache | None = None):
+    """(fitted extractor, fitted reducer, pipeline.Reduction) of `spec` on `cell_data` for
+    `params` (the `__init__` keyword arguments by stage): what the cache kept, else fitted again
+    with the same seed and kept for the next cell that needs it; ValueError if a refit does not
+    give back the trial's features or embedding."""
+    extraction, reduction = pipeline.embed(cell_data, spec, params, cache)
     extractor = extraction.extractor
     if extractor is None:
         kept = _read(cache, extraction.key)
         extractor = attach_encoder(*kept) if kept else None
     if extractor is None:
-        logger.info("%s: fitting %s again for its model", cell.label, cell.extractor)
+        logger.info("%s: fitting %s again for its model", spec.label, spec.extractor)
         again = pipeline.extract(
-            cell.X,
-            cell.extractor,
+            cell_data.X,
+            spec.extractor,
             params["extractor"],
-            seed=cell.seed,
-            digest=cell.digest,
-            preprocessing=cell.preprocessing,
+            seed=spec.seed,
+            digest=cell_data.digest,
+            preprocessing=cell_data.preprocessing,
         )
-        _same(again.features, extraction.features, cell.extractor)
+        _same(again.features, extraction.features, spec.extractor)
         extractor = again.extractor
         _keep_extractor(cache, extraction.key, extractor)
     reducer = reduction.reducer or _read(cache, reduction.key)
     if reducer is None:
-        logger.info("%s: fitting %s again for its model", cell.label, cell.reducer)
-        reducer = REDUCERS.get(cell.reducer)(**params["reducer"], random_state=cell.seed)
-        _same(reducer.fit_transform(extraction.features), reduction.embedding, cell.reducer)
+        logger.info("%s: fitting %s again for its model", spec.label, spec.reducer)
+        reducer = REDUCERS.get(spec.reducer)(**params["reducer"], random_state=spec.seed)
+        _same(reducer.fit_transform(extraction.features), reduction.embedding, spec.reducer)
         _keep_reducer(cache, reduction.key, reducer)
     return extractor, reducer, reduction
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import optuna
 
 from clustering.model.fitted import fitted_clusterer, fitted_stages, strip_extractor
 from clustering.model.pyfunc import ENCODER_ARTIFACT, ClusterModel
@@ -23,42 +22,45 @@ REQUIREMENTS = ("clustering-bench", "mlflow", "numpy", "pandas", "scikit-learn",
 KERAS_REQUIREMENTS = ("tensorflow-cpu", "keras")
 
 
-def build_model(cell, params: dict, cache=None) -> tuple[ClusterModel, np.ndarray]:
-    """(the model of `cell` for `params` (keyword arguments by stage), its labels (n,) of the
-    cell's images: those of the trial's clusterer, kept or fitted again with the cell's seed)."""
-    extractor, reducer, reduction = fitted_stages(cell, params, cache)
-    labels, clusterer = fitted_clusterer(cell, params, reduction, cache)
+def build_model(cell_data, spec, params: dict, cache=None) -> tuple[ClusterModel, np.ndarray]:
+    """(the model of `spec` on `cell_data` for `params` (keyword arguments by stage), its labels
+    (n,) of the images: those of the trial's clusterer, kept or fitted again with the seed)."""
+    extractor, reducer, reduction = fitted_stages(cell_data, spec, params, cache)
+    labels, clusterer = fitted_clusterer(spec, params, reduction, cache)
     model = ClusterModel(
         extractor,
         reducer,
         clusterer,
-        cell.images.shape[1:],
-        cell.preprocessing["color"],
-        cell.dataset_name,
+        cell_data.images.shape[1:],
+        cell_data.preprocessing["color"],
+        cell_data.name,
     )
     return model, labels
 
 
-def log_cell_model(cell, params: dict, trial_number: int, tracker, cell_run_id: str, cache=None):
-    """Log the model of `params` (trial `trial_number`'s configuration) on the cell run, once
-    per best trial (tag MODEL_TAG); a failure is logged as a warning, never raised."""
+def log_cell_model(
+    cell_data, spec, params: dict, trial_number: int, tracker, cell_run_id: str, cache=None
+):
+    """Log the model of `params` (trial `trial_number`'s configuration of `spec` on `cell_data`)
+    on the cell run, once per best trial (tag MODEL_TAG); a failure is logged as a warning,
+    never raised."""
     run = tracker.client.get_run(cell_run_id)
     if run.data.tags.get(MODEL_TAG) == str(trial_number):
         return
     started = time.perf_counter()
     try:
-        model, labels = build_model(cell, params, cache)
-        predicted = model.predict(None, cell.images)["cluster"].to_numpy()
+        model, labels = build_model(cell_data, spec, params, cache)
+        predicted = model.predict(None, cell_data.images)["cluster"].to_numpy()
         if not np.array_equal(predicted, labels):
             raise ValueError(
                 f"the model gives {np.count_nonzero(predicted != labels)} of {len(labels)} "
                 "training images another cluster than the trial"
             )
-        info = _log(model, cell, tracker, cell_run_id, trial_number)
+        info = _log(model, cell_data, spec, tracker, cell_run_id, trial_number)
     except Exception as error:
         logger.warning(
             "model of %s (trial %d) not logged: %s: %s",
-            cell.label,
+            spec.label,
             trial_number,
             type(error).__name__,
             error,
@@ -67,21 +69,16 @@ def log_cell_model(cell, params: dict, trial_number: int, tracker, cell_run_id: 
     tracker.log(cell_run_id, tags={MODEL_TAG: trial_number, MODEL_URI_TAG: info.model_uri})
     logger.info(
         "[%s] model of trial %d logged in %.1f s: %s",
-        cell.label,
+        spec.label,
         trial_number,
         time.perf_counter() - started,
         info.model_uri,
     )
 
 
-def best_params(objective, trial: optuna.trial.FrozenTrial) -> dict:
-    """The `__init__` keyword arguments by stage of a finished trial (objective.suggest)."""
-    return objective.suggest(optuna.trial.FixedTrial(trial.params))
-
-
-def _log(model: ClusterModel, cell, tracker, cell_run_id: str, trial_number: int):
+def _log(model: ClusterModel, cell_data, spec, tracker, cell_run_id: str, trial_number: int):
     _, encoder = strip_extractor(model.extractor)
-    described = _description(cell, trial_number)
+    described = _description(cell_data, spec, trial_number)
     with tempfile.TemporaryDirectory() as folder:
         artifacts = {}
         if encoder is not None:
@@ -93,15 +90,15 @@ def _log(model: ClusterModel, cell, tracker, cell_run_id: str, trial_number: int
             model,
             artifacts=artifacts,
             signature=model.signature(),
-            input_example=np.ascontiguousarray(cell.images[:N_EXAMPLE]),
+            input_example=np.ascontiguousarray(cell_data.images[:N_EXAMPLE]),
             pip_requirements=_requirements(encoder is not None),
             tags=described,
             metadata={**described, **model.metadata()},
         )
 
 
-def _description(cell, trial_number: int) -> dict:
-    return {"dataset": cell.dataset_name, "cell": cell.label, "trial_number": str(trial_number)}
+def _description(cell_data, spec, trial_number: int) -> dict:
+    return {"dataset": cell_data.name, "cell": spec.label, "trial_number": str(trial_number)}
 
 
 def _requirements(keras: bool) -> list[str]:

@@ -19,28 +19,29 @@ logger = logging.getLogger(__name__)
 N_GENERATED = 16
 
 
-def draw(cell, params: dict, cache=None) -> dict:
-    """Figures by file name for `cell` (a study.cell.Cell) in one configuration, `params` the
-    `__init__` keyword arguments by stage ("extractor", "reducer", "clusterer"):
+def draw(cell_data, spec, params: dict, cache=None) -> dict:
+    """Figures by file name for `spec` (a study.cell.CellSpec) on `cell_data` (its CellData) in
+    one configuration, `params` the `__init__` keyword arguments by stage ("extractor",
+    "reducer", "clusterer"):
     `centres.png` (each cluster's mean code as pixels: raw, or decoded when the extractor has
     a decoder), `cluster_samples.png`, `confusion.png`, `reconstructions.png` (autoencoders)
     and `generated.png` (extractors that can sample, i.e. the VAE)."""
-    X, y_true = cell.X, cell.y_true
-    extraction, reduction = cell.embed(params, cache)
+    X, y_true = cell_data.X, cell_data.y_true
+    extraction, reduction = pipeline.embed(cell_data, spec, params, cache)
     labels, _ = pipeline.cluster(
-        reduction.embedding, cell.clusterer, params["clusterer"], seed=cell.seed
+        reduction.embedding, spec.clusterer, params["clusterer"], seed=spec.seed
     )
     figures = {}
     n_clusters = int(labels.max()) + 1
     centres = centre_images(
-        cell.extractor, extraction, mean_codes(extraction.features, labels), X.shape[1:]
+        spec.extractor, extraction, mean_codes(extraction.features, labels), X.shape[1:]
     )
     if centres is not None:
         sizes = np.bincount(labels, minlength=n_clusters)
         majority = majority_labels(labels, y_true, n_clusters)
         figures["centres.png"] = grids.centres_grid(centres, sizes, majority)
     figures["cluster_samples.png"] = grids.cluster_samples_grid(
-        X, labels, y_true, random_state=cell.seed
+        X, labels, y_true, random_state=spec.seed
     )
     figures["confusion.png"] = grids.confusion_heatmap(labels, y_true)
     if extraction.reconstructions is not None:
@@ -48,7 +49,7 @@ def draw(cell, params: dict, cache=None) -> dict:
         figures["reconstructions.png"] = grids.reconstruction_grid(
             originals, extraction.reconstructions
         )
-    generated = generated_images(cell.extractor, extraction, cell.seed)
+    generated = generated_images(spec.extractor, extraction, spec.seed)
     if generated is not None:
         figures["generated.png"] = grids.image_grid(generated)
     return figures

@@ -1,7 +1,11 @@
-"""A cell (dataset x extractor x reducer x clusterer) and its Optuna study: what it optimises,
-its stable name, the study created with the known-good configurations queued first, and trial
-counts."""
+"""A cell is shared data plus a per-cell spec. `CellData`: one per run and dataset (the images,
+their labels, the preprocessing, the reference embedding), built once. `CellSpec`: a small value
+(stage names, k, objective, seed, search) with its study name, label, queued configurations and
+`params_of(trial)`; the same spec on other data or with another seed is
+`dataclasses.replace(spec, seed=...)` or `specs(config, other_data)`. Also the study opened with
+the known-good configurations queued first, and trial counts."""
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -13,7 +17,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from clustering import data, pipeline
+from clustering import data
 from clustering.cache import FeatureCache
 from clustering.clusterers import CLUSTERERS
 from clustering.config import STAGES, RunConfig
@@ -26,51 +30,52 @@ from clustering.reference import cached_reference_embedding
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Cell:
-    """What one study optimises: data (X (n, h, w, c) in [0, 1], y_true (n,)) and the three
-    stages' registry names; `images` are X as the dataset stores them ((n, h, w, c0) uint8, the
-    input of the cell's logged model) and `source` where they were read."""
+@dataclass(frozen=True)
+class CellData:
+    """One dataset as every cell of a run sees it: X (n, h, w, c) in [0, 1], y_true (n,),
+    `images` as the dataset stores them ((n, h, w, c0) uint8, the input of a cell's logged
+    model), where they were read (`source`), and the reference embedding (n, d) or None."""
 
-    dataset_name: str
+    name: str
     digest: str
     preprocessing: dict
     X: np.ndarray
     y_true: np.ndarray
+    images: np.ndarray | None = None
+    source: str = ""
+    reference: np.ndarray | None = None
+
+    def description(self) -> dict:
+        """What the tracker logs of the data as a run's input: name, digest, source, stored
+        image shape (h, w, c), number of images and preprocessing (split, limit, color)."""
+        stored = self.images if self.images is not None else self.X
+        return {
+            "name": self.name,
+            "digest": self.digest,
+            "source": self.source,
+            "shape": list(stored.shape[1:]),
+            "n_images": len(self.X),
+            "preprocessing": self.preprocessing,
+        }
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """What one study optimises on a dataset (named by `dataset`, `digest`, `preprocessing`):
+    the three stages' registry names, the k values, the objective, the seed, the stages whose
+    parameters sampled trials draw, and the sample size of ASC and Dunn (None: every image)."""
+
+    dataset: str
+    digest: str
+    preprocessing: dict
     extractor: str
     reducer: str
     clusterer: str
-    n_clusters: list[int]
+    n_clusters: tuple[int, ...]
     objective: str
     seed: int
-    reference: np.ndarray | None = None  # (n, d) the dataset's shared reference embedding
+    search: tuple[str, ...] = STAGES
     metric_sample_size: int | None = None
-    images: np.ndarray | None = None
-    source: str = ""
-    search: tuple[str, ...] = STAGES  # the stages whose parameters sampled trials draw
-
-    def embed(self, params: dict, cache: FeatureCache | None = None, epoch_callback=None):
-        """The first two stages on the cell's images for `params` (keyword arguments by stage):
-        (pipeline.Extraction, pipeline.Reduction), each from the cache when it holds them."""
-        extraction = pipeline.extract(
-            self.X,
-            self.extractor,
-            params["extractor"],
-            seed=self.seed,
-            digest=self.digest,
-            preprocessing=self.preprocessing,
-            cache=cache,
-            epoch_callback=epoch_callback,
-        )
-        reduction = pipeline.reduce(
-            extraction.features,
-            self.reducer,
-            params["reducer"],
-            seed=self.seed,
-            features_key=extraction.key,
-            cache=cache,
-        )
-        return extraction, reduction
 
     @property
     def objectives(self) -> list[str]:
@@ -85,12 +90,29 @@ class Cell:
     @property
     def study_name(self) -> str:
         """Stable across runs of the same command; differs when anything measured differs."""
-        setup = [self.digest, self.preprocessing, self.n_clusters, self.objective, self.seed]
+        setup = [self.digest, self.preprocessing, list(self.n_clusters), self.objective, self.seed]
         if not self.searches_every_stage:  # a full search keeps the name it had before --search
             setup.append(list(self.search))
         setup = json.dumps(setup, sort_keys=True)
         key = hashlib.sha256(setup.encode()).hexdigest()[:8]
-        return f"{self.dataset_name}.{self.extractor}.{self.reducer}.{self.clusterer}.{key}"
+        return f"{self.dataset}.{self.extractor}.{self.reducer}.{self.clusterer}.{key}"
+
+    def params_of(self, trial) -> dict[str, dict]:
+        """Each stage's `__init__` keyword arguments for `trial` (an Optuna trial, or a
+        FixedTrial of a finished trial's parameters), by stage: extractor, reducer, clusterer."""
+        if len(self.n_clusters) > 1:
+            n_clusters = trial.suggest_categorical("n_clusters", list(self.n_clusters))
+        else:
+            n_clusters = self.n_clusters[0]
+        return {
+            "extractor": EXTRACTORS.get(self.extractor).search_space(trial),
+            "reducer": REDUCERS.get(self.reducer).search_space(trial, n_clusters=n_clusters),
+            "clusterer": CLUSTERERS.get(self.clusterer).search_space(trial, n_clusters=n_clusters),
+        }
+
+    def params_of_trial(self, trial: optuna.trial.FrozenTrial) -> dict[str, dict]:
+        """`params_of` a finished trial, from its recorded Optuna parameters."""
+        return self.params_of(optuna.trial.FixedTrial(trial.params))
 
     def known_params(self) -> list[dict]:
         """Optuna parameters to queue before sampling: the original experiment's configuration
@@ -142,10 +164,9 @@ class CellSummary:
     seconds: float
 
 
-def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Cell]:
-    """Load and preprocess the data once, and its reference embedding (through `cache`); one
-    Cell per (extractor, reducer, clusterer), extractor-major then reducer-major, so the cache
-    serves each embedding's later cells."""
+def load_data(config: RunConfig, cache: FeatureCache | None = None) -> CellData:
+    """Load and preprocess the config's dataset once, and its reference embedding (through
+    `cache`)."""
     dataset = data.load(
         config.dataset,
         data_dir=config.data_dir,
@@ -154,7 +175,6 @@ def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Ce
         seed=config.seed,
     )
     X = data.preprocess(dataset.images, color=config.color)
-    n_clusters = _n_clusters(config.n_clusters, dataset)
     logger.info(
         "dataset %s: %d images of %s, %d classes, digest %s",
         dataset.name,
@@ -171,40 +191,52 @@ def build_cells(config: RunConfig, cache: FeatureCache | None = None) -> list[Ce
         random_state=config.seed,
         cache=cache,
     )
+    return CellData(
+        dataset.name,
+        dataset.digest,
+        preprocessing,
+        X,
+        dataset.labels,
+        dataset.images,
+        dataset.source,
+        reference,
+    )
+
+
+def specs(config: RunConfig, cell_data: CellData) -> list[CellSpec]:
+    """One spec per (extractor, reducer, clusterer) of the config on `cell_data`,
+    extractor-major then reducer-major, so the cache serves each embedding's later cells."""
+    n_clusters = tuple(_n_clusters(config.n_clusters, cell_data))
+    first = CellSpec(
+        cell_data.name,
+        cell_data.digest,
+        cell_data.preprocessing,
+        config.extractors[0],
+        config.reducers[0],
+        config.clusterers[0],
+        n_clusters,
+        config.objective,
+        config.seed,
+        tuple(config.search),
+        config.metric_sample_size,
+    )
     return [
-        Cell(
-            dataset_name=dataset.name,
-            digest=dataset.digest,
-            preprocessing=preprocessing,
-            X=X,
-            y_true=dataset.labels,
-            extractor=extractor,
-            reducer=reducer,
-            clusterer=clusterer,
-            n_clusters=list(n_clusters),
-            objective=config.objective,
-            seed=config.seed,
-            reference=reference,
-            metric_sample_size=config.metric_sample_size,
-            images=dataset.images,
-            source=dataset.source,
-            search=tuple(config.search),
-        )
+        dataclasses.replace(first, extractor=extractor, reducer=reducer, clusterer=clusterer)
         for extractor in config.extractors
         for reducer in config.reducers
         for clusterer in config.clusterers
     ]
 
 
-def _n_clusters(asked: list[int] | None, dataset) -> list[int]:
+def _n_clusters(asked: list[int] | None, cell_data: CellData) -> list[int]:
     """The k values to try: those asked for, else the number of classes; BenchError when
     that leaves nothing to cluster or a k above the number of images."""
-    n_images = len(dataset.labels)
-    n_classes = len(np.unique(dataset.labels))
+    n_images = len(cell_data.y_true)
+    n_classes = len(np.unique(cell_data.y_true))
     if asked is None and n_classes < 2:
         raise BenchError(
-            f"{dataset.name}: its labels hold a single class, so there is nothing to cluster by "
-            "default; pass --n-clusters K (2 or more)"
+            f"{cell_data.name}: its labels hold a single class, so there is nothing to cluster "
+            "by default; pass --n-clusters K (2 or more)"
         )
     n_clusters = list(asked or [n_classes])
     too_many = [k for k in n_clusters if k > n_images]
@@ -222,25 +254,25 @@ def sampler(trials: int, seed: int) -> optuna.samplers.TPESampler:
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, trials // 3))
 
 
-def open_study(cell: Cell, storage, trials: int) -> optuna.Study:
+def open_study(spec: CellSpec, storage, trials: int) -> optuna.Study:
     """Create or load the cell's study with the `sampler` for `trials`; a new study gets the
     known configurations queued."""
     directions = [
-        "maximize" if METRICS.get(name).higher_is_better else "minimize" for name in cell.objectives
+        "maximize" if METRICS.get(name).higher_is_better else "minimize" for name in spec.objectives
     ]
     study = optuna.create_study(
-        study_name=cell.study_name,
+        study_name=spec.study_name,
         storage=storage,
         directions=directions,
-        sampler=sampler(trials, cell.seed),
+        sampler=sampler(trials, spec.seed),
         load_if_exists=True,
     )
     if not study.trials:
         with warnings.catch_warnings():  # experimental since Optuna 3.2, stable in use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(cell.objectives)
-        study.set_user_attr("objective", cell.objective)
-        for params in cell.known_params():
+            study.set_metric_names(spec.objectives)
+        study.set_user_attr("objective", spec.objective)
+        for params in spec.known_params():
             study.enqueue_trial(params, skip_if_exists=True)
     return study
 

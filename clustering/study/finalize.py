@@ -9,10 +9,16 @@ import optuna
 from optuna.trial import TrialState
 
 from clustering.cache import FeatureCache
-from clustering.model.log import best_params, log_cell_model
+from clustering.model.log import log_cell_model
 from clustering.report import figures, pictures
-from clustering.study.cell import Cell, CellSummary, best_trial, count_states, open_study
-from clustering.study.objective import Objective, dataset_description
+from clustering.study.cell import (
+    CellData,
+    CellSpec,
+    CellSummary,
+    best_trial,
+    count_states,
+    open_study,
+)
 from clustering.study.storage import fail_stale_trials, storage_lock
 from clustering.tracking import PARETO_TAG, Tracker
 
@@ -25,9 +31,10 @@ CELL_RUN_ATTR = "mlflow_cell_run_id"
 
 @dataclass
 class PreparedCell:
-    """A cell with its study and the MLflow ids of its cell run, ready for the trial loop."""
+    """A cell's spec with its study and the MLflow ids of its cell run, ready for the trial
+    loop."""
 
-    cell: Cell
+    spec: CellSpec
     study: optuna.Study
     experiment_id: str
     cell_run_id: str
@@ -35,7 +42,8 @@ class PreparedCell:
 
 
 def prepare_cell(
-    cell: Cell,
+    cell_data: CellData,
+    spec: CellSpec,
     storage,
     tracker: Tracker,
     experiment_id: str,
@@ -45,18 +53,21 @@ def prepare_cell(
     """The cell's study and its MLflow cell run, each created if missing (one process at a
     time: creating them from several at once races). A resumed study finds its cell run again
     by the id it noted, in whatever experiment that run lives."""
-    study = open_study(cell, storage, trials)
+    study = open_study(spec, storage, trials)
     cell_run_id = tracker.reopen_run(study.user_attrs.get(CELL_RUN_ATTR))
     if cell_run_id is None:
-        cell_run_id = open_cell_run(cell, tracker, experiment_id, parent_run_id)
+        cell_run_id = open_cell_run(cell_data, spec, tracker, experiment_id, parent_run_id)
         study.set_user_attr(CELL_RUN_ATTR, cell_run_id)
     experiment_id = tracker.client.get_run(cell_run_id).info.experiment_id
-    return PreparedCell(cell, study, experiment_id, cell_run_id, trials)
+    return PreparedCell(spec, study, experiment_id, cell_run_id, trials)
 
 
-def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_id) -> str:
+def open_cell_run(
+    cell_data: CellData, spec: CellSpec, tracker: Tracker, experiment_id: str, parent_run_id
+) -> str:
+    cell = spec
     params = {
-        "dataset": cell.dataset_name,
+        "dataset": cell.dataset,
         "extractor": cell.extractor,
         "reducer": cell.reducer,
         "clusterer": cell.clusterer,
@@ -66,7 +77,7 @@ def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_i
         **{f"preprocessing.{key}": value for key, value in cell.preprocessing.items()},
     }
     tags = {
-        "dataset": cell.dataset_name,
+        "dataset": cell.dataset,
         "extractor": cell.extractor,
         "reducer": cell.reducer,
         "clusterer": cell.clusterer,
@@ -83,7 +94,7 @@ def open_cell_run(cell: Cell, tracker: Tracker, experiment_id: str, parent_run_i
         tags,
         parent_run_id,
     )
-    tracker.log_dataset(run_id, dataset_description(cell))
+    tracker.log_dataset(run_id, cell_data.description())
     return run_id
 
 
@@ -107,6 +118,7 @@ def stale_trial_handler(tracker: Tracker):
 
 
 def finalize(
+    cell_data: CellData,
     prepared: PreparedCell,
     tracker: Tracker,
     storage,
@@ -119,7 +131,7 @@ def finalize(
     agree with Optuna, copy the best trial and the counts onto the cell run (once per set of
     counts), end the cell run with `status`, draw the best trial's pictures and log its
     pipeline as the cell run's model. Returns the cell's summary either way."""
-    study, cell = prepared.study, prepared.cell
+    study, cell = prepared.study, prepared.spec
     with storage_lock(storage):
         fail_stale_trials(study)
         counts = count_states(study)
@@ -144,8 +156,8 @@ def finalize(
             study.set_user_attr(SUMMARY_ATTR, key)
         tracker.finish(prepared.cell_run_id, status)
     if writes and status == "FINISHED":
-        log_cell_pictures(study, cell, tracker, prepared.cell_run_id, cache)
-        log_best_model(study, cell, tracker, prepared.cell_run_id, cache)
+        log_cell_pictures(study, cell_data, cell, tracker, prepared.cell_run_id, cache)
+        log_best_model(study, cell_data, cell, tracker, prepared.cell_run_id, cache)
     return summary
 
 
@@ -185,7 +197,7 @@ def summarize(study: optuna.Study, tracker: Tracker, cell_run_id: str) -> None:
         )
 
 
-def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
+def log_cell_pictures(study, cell_data, spec, tracker, cell_run_id, cache=None) -> None:
     """Draw the best complete trial's pictures (report.pictures.draw) onto the cell run under
     `pictures/`, once per best trial (tag PICTURES_TAG); a failure is logged, never raised."""
     best = best_trial(study)
@@ -194,16 +206,14 @@ def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
     if tracker.client.get_run(cell_run_id).data.tags.get(PICTURES_TAG) == str(best.number):
         return
     try:
-        objective = Objective(cell, tracker, "", cell_run_id, cache)
-        params = objective.suggest(optuna.trial.FixedTrial(best.params))
-        drawn = pictures.draw(cell, params, cache)
+        drawn = pictures.draw(cell_data, spec, spec.params_of_trial(best), cache)
         for name, figure in drawn.items():
             tracker.log_figure(cell_run_id, figure, name, "pictures")
             figures.close(figure)
     except Exception as error:
         logger.warning(
             "pictures of %s (trial %d) failed: %s: %s",
-            cell.label,
+            spec.label,
             best.number,
             type(error).__name__,
             error,
@@ -212,25 +222,28 @@ def log_cell_pictures(study, cell, tracker, cell_run_id, cache=None) -> None:
     tracker.log(cell_run_id, tags={PICTURES_TAG: best.number})
 
 
-def log_best_model(study, cell, tracker, cell_run_id, cache=None) -> None:
+def log_best_model(study, cell_data, spec, tracker, cell_run_id, cache=None) -> None:
     """Log the best complete trial's pipeline as the cell run's model (model.log)."""
     best = best_trial(study)
     if best is None:
         return
-    params = best_params(Objective(cell, tracker, "", cell_run_id, cache), best)
-    log_cell_model(cell, params, best.number, tracker, cell_run_id, cache)
+    params = spec.params_of_trial(best)
+    log_cell_model(cell_data, spec, params, best.number, tracker, cell_run_id, cache)
 
 
-def prepare(cells: list[Cell], services, parent_run_id: str | None = None) -> list[PreparedCell]:
+def prepare(
+    cell_data: CellData, cells: list[CellSpec], services, parent_run_id: str | None = None
+) -> list[PreparedCell]:
     """Create (or load) each cell's study, the experiment and each cell run, one process at a
     time (under the storage lock: creating them from several processes at once races)."""
     tracker = services.tracker
     with storage_lock(services.storage):
-        experiment_id = tracker.experiment_id(cells[0].dataset_name)
+        experiment_id = tracker.experiment_id(cell_data.name)
         if parent_run_id and not _nests(tracker, parent_run_id, experiment_id, cells[0]):
             parent_run_id = None
         return [
             prepare_cell(
+                cell_data,
                 cell,
                 services.storage,
                 tracker,
@@ -242,20 +255,20 @@ def prepare(cells: list[Cell], services, parent_run_id: str | None = None) -> li
         ]
 
 
-def _nests(tracker: Tracker, parent_run_id: str, experiment_id: str, cell: Cell) -> bool:
+def _nests(tracker: Tracker, parent_run_id: str, experiment_id: str, cell: CellSpec) -> bool:
     """Whether the cell runs can nest under `parent_run_id` (the run `mlflow run` opened): only
     in the dataset's own experiment, where the README sends users; else they go there unnested
     and the parent run is tagged with where they went."""
     parent_experiment = tracker.client.get_run(parent_run_id).info.experiment_id
     if parent_experiment == experiment_id:
         return True
-    tracker.log(parent_run_id, tags={"clustering_bench.experiment": cell.dataset_name})
+    tracker.log(parent_run_id, tags={"clustering_bench.experiment": cell.dataset})
     logger.warning(
         "run %s is in another experiment than %r: its cell runs go to %r, not nested; pass "
         "--experiment-name %s to `mlflow run` to nest them",
         parent_run_id,
-        cell.dataset_name,
-        cell.dataset_name,
-        cell.dataset_name,
+        cell.dataset,
+        cell.dataset,
+        cell.dataset,
     )
     return False

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from clustering.cache import FeatureCache
 from clustering.config import RunConfig
-from clustering.study.cell import CellSummary, build_cells, count_states
+from clustering.study.cell import CellData, CellSummary, count_states, load_data, specs
 from clustering.study.finalize import PreparedCell, finalize, prepare
 from clustering.study.objective import Objective
 from clustering.study.processes import run_processes
@@ -57,27 +57,35 @@ def work(
     """Join (or start) the config's studies and take their trials, cell by cell. `reseed`:
     draw from a fresh sampler seed (else every worker proposes the same configurations)."""
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
-    cells = build_cells(config, cache)
+    cell_data = load_data(config, cache)
     services = Services.connect(config)
-    prepared = prepare(cells, services, parent_run_id)
+    prepared = prepare(cell_data, specs(config, cell_data), services, parent_run_id)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     summaries = []
     for index, cell in enumerate(prepared, start=1):
-        logger.info("cell %d/%d: %s", index, len(prepared), cell.cell.label)
+        logger.info("cell %d/%d: %s", index, len(prepared), cell.spec.label)
         if reseed:
             cell.study.sampler.reseed_rng()
-        summaries.append(work_cell(cell, services, cache, worker))
+        summaries.append(work_cell(cell_data, cell, services, cache, worker))
     return summaries
 
 
-def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) -> CellSummary:
+def work_cell(
+    cell_data: CellData, prepared: PreparedCell, services: Services, cache, worker: str
+) -> CellSummary:
     """Take trials of one study until it has `trials` done, this worker's own failures reach
     `trials`, or a store stays unreachable (BenchError). Ctrl-C or SIGTERM fails the current
     trial, closes its run and propagates.
     The admit -> run -> tell loop with its retry and interrupt paths, which share its state."""
-    config, cell, study = services.config, prepared.cell, prepared.study
+    config, cell, study = services.config, prepared.spec, prepared.study
     objective = Objective(
-        cell, services.tracker, prepared.experiment_id, prepared.cell_run_id, cache, worker
+        cell_data,
+        cell,
+        services.tracker,
+        prepared.experiment_id,
+        prepared.cell_run_id,
+        cache,
+        worker,
     )
     backoff = Backoff(config.retries)
     poll = min(MAX_POLL_SECONDS, config.heartbeat_interval)
@@ -120,18 +128,28 @@ def work_cell(prepared: PreparedCell, services: Services, cache, worker: str) ->
                 _close_own_runs(prepared, services.tracker, worker)
         with contextlib.suppress(Exception):
             finalize(
-                prepared, services.tracker, services.storage, time.perf_counter() - started, status
+                cell_data,
+                prepared,
+                services.tracker,
+                services.storage,
+                time.perf_counter() - started,
+                status,
             )
         raise
     return finalize(
-        prepared, services.tracker, services.storage, time.perf_counter() - started, cache=cache
+        cell_data,
+        prepared,
+        services.tracker,
+        services.storage,
+        time.perf_counter() - started,
+        cache=cache,
     )
 
 
 def _close_own_runs(prepared: PreparedCell, tracker: Tracker, worker: str) -> None:
     """Close as KILLED this worker's trial runs still RUNNING: an interrupt between creating a
     run and entering the objective's handler would leave one (other workers' runs go on)."""
-    for run in tracker.trial_runs(prepared.experiment_id, prepared.cell.study_name):
+    for run in tracker.trial_runs(prepared.experiment_id, prepared.spec.study_name):
         if run.info.status == "RUNNING" and run.data.tags.get(WORKER_TAG) == worker:
             tracker.finish(run.info.run_id, "KILLED")
 
@@ -140,7 +158,7 @@ def _admit(study: optuna.Study, cell, storage, trials: int, worker: str):
     """Under the lock: fail stale trials, then a new (or queued) trial if the study still
     needs one, None if the running trials may complete it, _DONE if it is complete. Once
     the queue is empty, a cell that does not search every stage queues each new trial with
-    its held stages' parameters (`Cell.held_params`); the sampler draws the rest."""
+    its held stages' parameters (`CellSpec.held_params`); the sampler draws the rest."""
     with storage_lock(storage):
         fail_stale_trials(study)
         counts = count_states(study)

@@ -8,11 +8,8 @@ import optuna
 
 from clustering import pipeline
 from clustering.cache import FeatureCache
-from clustering.clusterers import CLUSTERERS
-from clustering.extractors import EXTRACTORS
 from clustering.model import fitted
-from clustering.reducers import REDUCERS
-from clustering.study.cell import Cell
+from clustering.study.cell import CellData, CellSpec
 from clustering.tracking import WORKER_TAG, Tracker
 
 logger = logging.getLogger(__name__)
@@ -23,50 +20,38 @@ class Objective:
 
     def __init__(
         self,
-        cell: Cell,
+        cell_data: CellData,
+        spec: CellSpec,
         tracker: Tracker,
         experiment_id: str,
         cell_run_id: str,
         cache: FeatureCache | None,
         worker: str | None = None,
     ):
-        self.cell = cell
+        self.data = cell_data
+        self.spec = spec
         self.tracker = tracker
         self.experiment_id = experiment_id
         self.cell_run_id = cell_run_id
         self.cache = cache
         self.worker = worker  # "host:pid", tagged on each trial run (None: untagged)
 
-    def suggest(self, trial) -> dict[str, dict]:
-        """Each stage's `__init__` keyword arguments for `trial` (an Optuna trial, or a
-        FixedTrial of a finished trial's parameters), by stage: extractor, reducer, clusterer."""
-        cell = self.cell
-        if len(cell.n_clusters) > 1:
-            n_clusters = trial.suggest_categorical("n_clusters", cell.n_clusters)
-        else:
-            n_clusters = cell.n_clusters[0]
-        return {
-            "extractor": EXTRACTORS.get(cell.extractor).search_space(trial),
-            "reducer": REDUCERS.get(cell.reducer).search_space(trial, n_clusters=n_clusters),
-            "clusterer": CLUSTERERS.get(cell.clusterer).search_space(trial, n_clusters=n_clusters),
-        }
-
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         """Run the trial; its MLflow run ends FINISHED, FAILED (error tag) or KILLED."""
-        cell = self.cell
-        params = self.suggest(trial)
+        spec = self.spec
+        params = spec.params_of(trial)
         run_id = self.tracker.start_trial_run(
             self.experiment_id,
             self.cell_run_id,
-            cell.study_name,
+            spec.study_name,
             trial.number,
             {**trial.params, "n_clusters": params["clusterer"]["n_clusters"]},
             tags={WORKER_TAG: self.worker} if self.worker else None,
         )
-        label = f"[{cell.label}] trial {trial.number}"
+        label = f"[{spec.label}] trial {trial.number}"
         try:
             trial.set_user_attr("mlflow_run_id", run_id)  # a storage write: interruptible
-            self.tracker.log_dataset(run_id, dataset_description(cell))
+            self.tracker.log_dataset(run_id, self.data.description())
             value = self._evaluate(run_id, params, label)
             trial.set_user_attr("metrics", self.scores)
         except BaseException as error:
@@ -85,30 +70,23 @@ class Objective:
         """Extract and reduce (cached), cluster and score; log the scores on the trial run and
         return the objective's value (a list of them for several). `self.scores` keeps every
         score for the trial."""
-        cell = self.cell
+        spec = self.spec
         extraction, reduction = self._embed(run_id, params, label)
-        clustering = pipeline.cluster_and_score(
-            reduction.embedding,
-            cell.y_true,
-            cell.clusterer,
-            params["clusterer"],
-            seed=cell.seed,
-            reference=cell.reference,
-            metric_sample_size=cell.metric_sample_size,
-            progress=_metric_progress(label),
+        clustering = pipeline.cluster_cell(
+            self.data, spec, params, reduction.embedding, _metric_progress(label)
         )
-        fitted.keep_clusterer(self.cache, reduction, cell, params, clustering.clusterer)
+        fitted.keep_clusterer(self.cache, reduction, spec, params, clustering.clusterer)
         scores, tags = _trial_scores(clustering.scores, extraction, reduction)
-        if cell.metric_sample_size is not None:
-            tags["metric_sample_size"] = cell.metric_sample_size
-            tags["metric_random_state"] = cell.seed
+        if spec.metric_sample_size is not None:
+            tags["metric_sample_size"] = spec.metric_sample_size
+            tags["metric_random_state"] = spec.seed
         self.tracker.log(run_id, metrics=scores, tags=tags)
         self.scores = scores
-        values = [scores[name] for name in cell.objectives]
-        for name, value in zip(cell.objectives, values, strict=True):
+        values = [scores[name] for name in spec.objectives]
+        for name, value in zip(spec.objectives, values, strict=True):
             if not np.isfinite(value):
                 raise FloatingPointError(f"objective {name} is {value}")
-        shown = dict.fromkeys([*cell.objectives, "hungarian_accuracy"])
+        shown = dict.fromkeys([*spec.objectives, "hungarian_accuracy"])
         logger.info(
             "%s: %s (%.1f s)",
             label,
@@ -120,29 +98,15 @@ class Objective:
     def _embed(self, run_id: str, params: dict, label: str):
         """The trial's features and their embedding (pipeline.Extraction, pipeline.Reduction),
         each from the cache when it holds them; training epochs are logged on the trial run."""
-        cell = self.cell
 
         def on_epoch(epoch: int, logs: dict) -> None:
             numbers = {key: float(value) for key, value in logs.items()}
             self.tracker.log(run_id, metrics=numbers, step=epoch)
             logger.info("%s epoch %d: %s", label, epoch + 1, _format(numbers))
 
-        extraction, reduction = cell.embed(params, self.cache, on_epoch)
+        extraction, reduction = pipeline.embed(self.data, self.spec, params, self.cache, on_epoch)
         fitted.keep(self.cache, extraction, reduction)  # for the cell's model, when best
         return extraction, reduction
-
-
-def dataset_description(cell: Cell) -> dict:
-    """What Tracker.log_dataset logs of the cell's data: name, digest, source, stored image
-    shape (h, w, c), number of images and preprocessing (split, limit, color)."""
-    return {
-        "name": cell.dataset_name,
-        "digest": cell.digest,
-        "source": cell.source,
-        "shape": list(cell.images.shape[1:] if cell.images is not None else cell.X.shape[1:]),
-        "n_images": len(cell.X),
-        "preprocessing": cell.preprocessing,
-    }
 
 
 def _trial_scores(scores: dict, extraction, reduction) -> tuple[dict, dict]:

@@ -16,7 +16,7 @@ import yaml
 from clustering.cache import FeatureCache
 from clustering.config import RunConfig
 from clustering.errors import BenchError
-from clustering.study.cell import CellSummary, build_cells
+from clustering.study.cell import CellSummary, load_data, specs
 from clustering.study.finalize import finalize, prepare
 from clustering.study.services import Services
 
@@ -32,9 +32,9 @@ def run_processes(
     options, wait for them, then finalize. Ctrl-C or SIGTERM stops the workers cleanly.
     Start, wait, stop on interrupt and finalize share the processes and the prepared cells."""
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
-    cells = build_cells(config, cache)
+    cell_data = load_data(config, cache)
     services = Services.connect(config)
-    prepared = prepare(cells, services, parent_run_id)
+    prepared = prepare(cell_data, specs(config, cell_data), services, parent_run_id)
     options = {key: value for key, value in asdict(config).items() if key != "workers"}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="clustering-bench-") as folder:
@@ -64,6 +64,7 @@ def run_processes(
             for cell in prepared:
                 with contextlib.suppress(Exception):
                     finalize(
+                        cell_data,
                         cell,
                         services.tracker,
                         services.storage,
@@ -73,7 +74,12 @@ def run_processes(
             raise
     summaries = [
         finalize(
-            cell, services.tracker, services.storage, time.perf_counter() - started, cache=cache
+            cell_data,
+            cell,
+            services.tracker,
+            services.storage,
+            time.perf_counter() - started,
+            cache=cache,
         )
         for cell in prepared
     ]
