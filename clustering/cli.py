@@ -11,7 +11,7 @@ import threading
 
 from clustering.config import DEFAULT_OBJECTIVE, RunConfig, resolve_tracking_uri
 from clustering.data import DATASETS
-from clustering.errors import BenchError
+from clustering.errors import BenchError, redact
 from clustering.metrics import METRICS
 
 EXIT_USAGE = 2
@@ -232,26 +232,27 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def command_run(args) -> int:
     config = config_from_args(args).validate()
     parent_run_id = os.environ.get("MLFLOW_RUN_ID")
+    from clustering.sinks import run_sinks
     from clustering.study.loop import run
 
     worker_args = ("--quiet",) if args.quiet else ()
-    summaries = run(config, parent_run_id, worker_args)
+    summaries = run(config, run_sinks(config.tracking_uri), parent_run_id, worker_args)
     _print_summaries(args, config, summaries)
     return 0
 
 
 def command_worker(args) -> int:
+    from clustering.sinks import run_sinks
     from clustering.study.loop import work
 
     config = config_from_args(args).validate()
-    summaries = work(config, parent_run_id=os.environ.get("MLFLOW_RUN_ID"))
+    parent_run_id = os.environ.get("MLFLOW_RUN_ID")
+    summaries = work(config, run_sinks(config.tracking_uri), parent_run_id)
     _print_summaries(args, config, summaries)
     return 0
 
 
 def _print_summaries(args, config, summaries) -> None:
-    from clustering.study.storage import redact
-
     if not args.quiet:
         width = max(len("cell"), *(len(s.label) for s in summaries))
         print(

@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from clustering.errors import BenchError
+from clustering.errors import BenchError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ class Tracker:
         try:
             self.client.search_experiments(max_results=1)
         except Exception as error:  # connection, auth, schema: all mean "cannot use this store"
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise BenchError(
-                f"cannot reach the MLflow tracking store {self.tracking_uri}: {first_line}; "
+                f"cannot reach the MLflow tracking store {self.tracking_uri}: "
+                f"{first_line(error)}; "
                 "start it or pass another --tracking-uri"
             ) from None
 

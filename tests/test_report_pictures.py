@@ -6,8 +6,8 @@ import pytest
 
 from clustering import data as datasets
 from clustering import pipeline
+from clustering.artifacts import pictures
 from clustering.cache import FeatureCache
-from clustering.report import pictures
 from clustering.study.cell import CellData, CellSpec
 
 

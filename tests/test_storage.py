@@ -11,12 +11,11 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from services import free_port
 
-from clustering.errors import BenchError
+from clustering.errors import BenchError, redact
 from clustering.study.storage import (
     HeartbeatJournalStorage,
     fail_stale_trials,
     make_storage,
-    redact,
     storage_lock,
 )
 

@@ -12,7 +12,7 @@ import mlflow
 import pandas as pd
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-from clustering.errors import BenchError
+from clustering.errors import BenchError, redact
 from clustering.report.columns import (
     CELL_PARTS,
     K_SWEEP_METRICS,
@@ -61,18 +61,12 @@ def reading(tracking_uri: str):
         raise BenchError(_unreadable(tracking_uri, error)) from None
 
 
-def _redact(tracking_uri: str) -> str:
-    from clustering.study.storage import redact
-
-    return redact(tracking_uri)
-
-
 def _unreadable(tracking_uri: str, error: Exception) -> str:
     if tracking_uri.startswith(("http://", "https://")):
         fix = "start the tracking server (mlflow server) or pass another --tracking-uri"
     else:
         fix = "pass --tracking-uri the MLflow database `clustering-bench run` wrote"
-    return f"cannot read the MLflow tracking store {_redact(tracking_uri)} ({reason(error)}); {fix}"
+    return f"cannot read the MLflow tracking store {redact(tracking_uri)} ({reason(error)}); {fix}"
 
 
 def reason(error: Exception) -> str:
@@ -121,7 +115,7 @@ def comparison_table(tracking_uri: str, dataset: str) -> pd.DataFrame:
         runs = _search(f"tags.`{ROLE_TAG}` = 'cell' and tags.dataset = '{escaped}'")
     if runs.empty:
         raise BenchError(
-            f"no cell runs for dataset {dataset!r} in the tracking store {_redact(tracking_uri)}; "
+            f"no cell runs for dataset {dataset!r} in the tracking store {redact(tracking_uri)}; "
             f"run `clustering-bench run --dataset {dataset}` first or pass --tracking-uri"
         )
     table = pd.DataFrame(index=runs.index)

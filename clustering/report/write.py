@@ -20,7 +20,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
-from clustering.errors import BenchError
+from clustering.errors import BenchError, redact
 from clustering.report import figures
 from clustering.report import html as page
 from clustering.report.columns import (
@@ -261,8 +261,6 @@ def _copy_pictures(
 
 def render_page(dataset, table, trials, tables, sections, cells, tracking_uri) -> str:
     """report.html's text: the meta lines, the tables, the figures, the cells."""
-    from clustering.study.storage import redact
-
     complete = len(figures.complete_trials(trials))
     objectives = ", ".join(sorted(set(table["objective"].dropna())))
     meta = [
@@ -294,8 +292,6 @@ def log_dataset_run(tracking_uri: str, table, selection, files: list[Path], step
     experiment most of them are in) gets the selection table as metrics (`selection_metrics`,
     at `step` = the complete trials, so their history follows the study) and `files` as
     artifacts; a second report updates it. Returns its id; BenchError when the store refuses."""
-    from clustering.study.storage import redact
-
     name = str(table["dataset"].iloc[0])
     escaped = name.replace("'", "\\'")
     query = f"tags.`{ROLE_TAG}` = '{DATASET_ROLE}' and tags.dataset = '{escaped}'"

@@ -1,16 +1,13 @@
 """Before and after a cell's trials: its MLflow cell run opened (or found again) with its dataset
-as input, and at the end the two stores made to agree, the best trial copied onto the cell run,
-its pictures drawn and its pipeline logged as a model."""
+as input, and at the end the callbacks told the cell is closing (the trial runs made to agree
+with Optuna), the best trial copied onto the cell run, and the callbacks told it ended (its
+pictures, its model)."""
 
 import logging
-from dataclasses import dataclass
 
 import optuna
 from optuna.trial import TrialState
 
-from clustering.cache import FeatureCache
-from clustering.model.log import log_cell_model
-from clustering.report import figures, pictures
 from clustering.study.cell import (
     CellData,
     CellSpec,
@@ -19,26 +16,14 @@ from clustering.study.cell import (
     count_states,
     open_study,
 )
+from clustering.study.events import CellEvent, StudyCallback, TrialLost
 from clustering.study.storage import fail_stale_trials, storage_lock
 from clustering.tracking import PARETO_TAG, Tracker
 
 logger = logging.getLogger(__name__)
 
-PICTURES_TAG = "pictures.trial_number"  # on the cell run: the trial its pictures/ show
 SUMMARY_ATTR = "clustering_bench.summarized"  # the trial counts the cell run last got
 CELL_RUN_ATTR = "mlflow_cell_run_id"
-
-
-@dataclass
-class PreparedCell:
-    """A cell's spec with its study and the MLflow ids of its cell run, ready for the trial
-    loop."""
-
-    spec: CellSpec
-    study: optuna.Study
-    experiment_id: str
-    cell_run_id: str
-    trials: int  # complete trials the study is asked for
 
 
 def prepare_cell(
@@ -49,7 +34,7 @@ def prepare_cell(
     experiment_id: str,
     trials: int,
     parent_run_id: str | None = None,
-) -> PreparedCell:
+) -> CellEvent:
     """The cell's study and its MLflow cell run, each created if missing (one process at a
     time: creating them from several at once races). A resumed study finds its cell run again
     by the id it noted, in whatever experiment that run lives."""
@@ -59,7 +44,7 @@ def prepare_cell(
         cell_run_id = open_cell_run(cell_data, spec, tracker, experiment_id, parent_run_id)
         study.set_user_attr(CELL_RUN_ATTR, cell_run_id)
     experiment_id = tracker.client.get_run(cell_run_id).info.experiment_id
-    return PreparedCell(spec, study, experiment_id, cell_run_id, trials)
+    return CellEvent(cell_data, spec, study, experiment_id, cell_run_id)
 
 
 def open_cell_run(
@@ -98,46 +83,36 @@ def open_cell_run(
     return run_id
 
 
-def stale_trial_handler(tracker: Tracker):
-    """For make_storage's `on_stale`: mark the MLflow run of a trial failed by the heartbeat."""
+def stale_trial_handler(callbacks: StudyCallback):
+    """For make_storage's `on_stale`: tell the callbacks a trial was failed by the heartbeat."""
 
     def on_stale(study, trial) -> None:
-        # by number first: a re-queued trial carries its predecessor's user attributes, and a
-        # worker may die between creating the run and noting its id on the trial
-        cell_run_id = study.user_attrs.get(CELL_RUN_ATTR)
-        run_id = tracker.find_trial_run(cell_run_id, trial.number) if cell_run_id else None
-        run_id = run_id or trial.user_attrs.get("mlflow_run_id")
-        if run_id:
-            tracker.mark_lost(
-                run_id,
-                f"stale: trial {trial.number} had no heartbeat within the grace period (its "
-                "worker was killed or lost); Optuna failed it and queued it again",
-            )
+        lost = TrialLost(
+            study.study_name,
+            trial,
+            study.user_attrs.get(CELL_RUN_ATTR),
+            f"stale: trial {trial.number} had no heartbeat within the grace period (its "
+            "worker was killed or lost); Optuna failed it and queued it again",
+        )
+        callbacks.on_trial_lost(lost)
 
     return on_stale
 
 
-def finalize(
-    cell_data: CellData,
-    prepared: PreparedCell,
-    tracker: Tracker,
-    storage,
-    seconds: float,
-    status: str = "FINISHED",
-    cache: FeatureCache | None = None,
-) -> CellSummary:
+def finalize(cell: CellEvent, services, seconds: float) -> CellSummary:
     """If no trial of the cell is running or queued to be run (the last worker out; a known
-    configuration still queued when the study has its trials is not run): make the trial runs
-    agree with Optuna, copy the best trial and the counts onto the cell run (once per set of
-    counts), end the cell run with `status`, draw the best trial's pictures and log its
-    pipeline as the cell run's model. Returns the cell's summary either way."""
-    study, cell = prepared.study, prepared.spec
-    with storage_lock(storage):
+    configuration still queued when the study has its `trials` is not run): once per set of
+    counts, tell the callbacks the cell is closing, copy the best trial and the counts onto the
+    cell run, end it with `cell.status` and tell them it ended. Returns the cell's summary
+    either way."""
+    study, status, trials = cell.study, cell.status, services.config.trials
+    tracker, callbacks = services.tracker, services.callbacks
+    with storage_lock(services.storage):
         fail_stale_trials(study)
         counts = count_states(study)
         best = best_trial(study)
         summary = CellSummary(
-            label=cell.label,
+            label=cell.spec.label,
             complete=counts[TrialState.COMPLETE],
             failed=counts[TrialState.FAIL],
             best_value=None if best is None else best.values[0],
@@ -145,33 +120,19 @@ def finalize(
         )
         # queued trials still to run: another worker will finalize, unless this one is leaving
         # interrupted (KILLED), when nobody may come back to them
-        queued = counts[TrialState.WAITING] and summary.complete < prepared.trials
+        queued = counts[TrialState.WAITING] and summary.complete < trials
         if counts[TrialState.RUNNING] or (queued and status == "FINISHED"):
             return summary
         key = [summary.complete, summary.failed]
         writes = study.user_attrs.get(SUMMARY_ATTR) != key
         if writes:
-            reconcile(study, tracker, prepared.experiment_id)
-            summarize(study, tracker, prepared.cell_run_id)
+            callbacks.on_cell_closing(cell)
+            summarize(study, tracker, cell.cell_run_id)
             study.set_user_attr(SUMMARY_ATTR, key)
-        tracker.finish(prepared.cell_run_id, status)
-    if writes and status == "FINISHED":
-        log_cell_pictures(study, cell_data, cell, tracker, prepared.cell_run_id, cache)
-        log_best_model(study, cell_data, cell, tracker, prepared.cell_run_id, cache)
+        tracker.finish(cell.cell_run_id, status)
+    if writes:
+        callbacks.on_cell_end(cell)
     return summary
-
-
-def reconcile(study: optuna.Study, tracker: Tracker, experiment_id: str) -> None:
-    """Mark FAILED every trial run still RUNNING or FINISHED whose Optuna trial failed (its
-    worker was lost, or recorded the run but not the trial), so both stores count alike."""
-    states = {trial.number: trial.state for trial in study.get_trials(deepcopy=False)}
-    for run in tracker.trial_runs(experiment_id, study.study_name):
-        number = int(run.data.tags.get("optuna.trial_number", -1))
-        if states.get(number) == TrialState.FAIL and run.info.status in ("RUNNING", "FINISHED"):
-            tracker.mark_lost(
-                run.info.run_id,
-                f"lost: trial {number} failed in Optuna without its worker closing this run",
-            )
 
 
 def summarize(study: optuna.Study, tracker: Tracker, cell_run_id: str) -> None:
@@ -197,43 +158,9 @@ def summarize(study: optuna.Study, tracker: Tracker, cell_run_id: str) -> None:
         )
 
 
-def log_cell_pictures(study, cell_data, spec, tracker, cell_run_id, cache=None) -> None:
-    """Draw the best complete trial's pictures (report.pictures.draw) onto the cell run under
-    `pictures/`, once per best trial (tag PICTURES_TAG); a failure is logged, never raised."""
-    best = best_trial(study)
-    if best is None:
-        return
-    if tracker.client.get_run(cell_run_id).data.tags.get(PICTURES_TAG) == str(best.number):
-        return
-    try:
-        drawn = pictures.draw(cell_data, spec, spec.params_of_trial(best), cache)
-        for name, figure in drawn.items():
-            tracker.log_figure(cell_run_id, figure, name, "pictures")
-            figures.close(figure)
-    except Exception as error:
-        logger.warning(
-            "pictures of %s (trial %d) failed: %s: %s",
-            spec.label,
-            best.number,
-            type(error).__name__,
-            error,
-        )
-        return
-    tracker.log(cell_run_id, tags={PICTURES_TAG: best.number})
-
-
-def log_best_model(study, cell_data, spec, tracker, cell_run_id, cache=None) -> None:
-    """Log the best complete trial's pipeline as the cell run's model (model.log)."""
-    best = best_trial(study)
-    if best is None:
-        return
-    params = spec.params_of_trial(best)
-    log_cell_model(cell_data, spec, params, best.number, tracker, cell_run_id, cache)
-
-
 def prepare(
     cell_data: CellData, cells: list[CellSpec], services, parent_run_id: str | None = None
-) -> list[PreparedCell]:
+) -> list[CellEvent]:
     """Create (or load) each cell's study, the experiment and each cell run, one process at a
     time (under the storage lock: creating them from several processes at once races)."""
     tracker = services.tracker

@@ -11,6 +11,7 @@ retried with backoff, then the process stops with a one-line reason.
 """
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -23,17 +24,14 @@ from optuna.trial import TrialState
 
 from clustering.cache import FeatureCache
 from clustering.config import RunConfig
-from clustering.study.cell import CellData, CellSummary, count_states, load_data, specs
-from clustering.study.finalize import PreparedCell, finalize, prepare
+from clustering.errors import first_line
+from clustering.study.cell import CellSummary, count_states, load_data, specs
+from clustering.study.events import CellEvent, TrialLost
+from clustering.study.finalize import finalize, prepare
 from clustering.study.objective import Objective
 from clustering.study.processes import run_processes
 from clustering.study.services import Backoff, Services
-from clustering.study.storage import (
-    fail_stale_trials,
-    first_line,
-    storage_lock,
-)
-from clustering.tracking import WORKER_TAG, Tracker
+from clustering.study.storage import fail_stale_trials, storage_lock
 
 logger = logging.getLogger(__name__)
 
@@ -42,23 +40,24 @@ _DONE = object()
 
 
 def run(
-    config: RunConfig, parent_run_id: str | None = None, worker_args: tuple = ()
+    config: RunConfig, callbacks=(), parent_run_id: str | None = None, worker_args: tuple = ()
 ) -> list[CellSummary]:
     """`run`: prepare every cell, take the trials here (one worker) or in `config.workers`
-    worker processes, then finalize each cell. Returns one summary per cell."""
+    worker processes, then finalize each cell, telling `callbacks` (StudyCallback sinks) what
+    happens. Returns one summary per cell."""
     if config.workers == 1:
-        return work(config, parent_run_id, reseed=False)
-    return run_processes(config, parent_run_id, worker_args)
+        return work(config, callbacks, parent_run_id, reseed=False)
+    return run_processes(config, callbacks, parent_run_id, worker_args)
 
 
 def work(
-    config: RunConfig, parent_run_id: str | None = None, reseed: bool = True
+    config: RunConfig, callbacks=(), parent_run_id: str | None = None, reseed: bool = True
 ) -> list[CellSummary]:
     """Join (or start) the config's studies and take their trials, cell by cell. `reseed`:
     draw from a fresh sampler seed (else every worker proposes the same configurations)."""
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
     cell_data = load_data(config, cache)
-    services = Services.connect(config)
+    services = Services.connect(config, callbacks)
     prepared = prepare(cell_data, specs(config, cell_data), services, parent_run_id)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     summaries = []
@@ -66,36 +65,27 @@ def work(
         logger.info("cell %d/%d: %s", index, len(prepared), cell.spec.label)
         if reseed:
             cell.study.sampler.reseed_rng()
-        summaries.append(work_cell(cell_data, cell, services, cache, worker))
+        cell = dataclasses.replace(cell, worker=worker, cache=cache)
+        summaries.append(work_cell(cell, services))
     return summaries
 
 
-def work_cell(
-    cell_data: CellData, prepared: PreparedCell, services: Services, cache, worker: str
-) -> CellSummary:
+def work_cell(cell: CellEvent, services: Services) -> CellSummary:
     """Take trials of one study until it has `trials` done, this worker's own failures reach
     `trials`, or a store stays unreachable (BenchError). Ctrl-C or SIGTERM fails the current
     trial, closes its run and propagates.
     The admit -> run -> tell loop with its retry and interrupt paths, which share its state."""
-    config, cell, study = services.config, prepared.spec, prepared.study
-    objective = Objective(
-        cell_data,
-        cell,
-        services.tracker,
-        prepared.experiment_id,
-        prepared.cell_run_id,
-        cache,
-        worker,
-    )
+    config, spec, study, worker = services.config, cell.spec, cell.study, cell.worker
+    objective = Objective(cell, services.callbacks)
     backoff = Backoff(config.retries)
     poll = min(MAX_POLL_SECONDS, config.heartbeat_interval)
     started = time.perf_counter()
     failures, waiting = 0, False
-    logger.info("worker %s on %s (%s)", worker, cell.label, study.study_name)
+    logger.info("worker %s on %s (%s)", worker, spec.label, study.study_name)
     try:
         while failures < config.trials:
             try:
-                trial = _admit(study, cell, services.storage, config.trials, worker)
+                trial = _admit(study, spec, services.storage, config.trials, worker)
             except Exception as error:
                 backoff.wait(services.reason(error))
                 continue
@@ -123,38 +113,17 @@ def work_cell(
     except BaseException as error:
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
         if status == "KILLED":
-            error.during = f"cell {cell.label}; its open runs were closed as KILLED"
+            error.during = f"cell {spec.label}; its open runs were closed as KILLED"
             with contextlib.suppress(Exception):
-                _close_own_runs(prepared, services.tracker, worker)
+                services.callbacks.on_cell_interrupted(cell)
         with contextlib.suppress(Exception):
-            finalize(
-                cell_data,
-                prepared,
-                services.tracker,
-                services.storage,
-                time.perf_counter() - started,
-                status,
-            )
+            end = dataclasses.replace(cell, status=status)
+            finalize(end, services, time.perf_counter() - started)
         raise
-    return finalize(
-        cell_data,
-        prepared,
-        services.tracker,
-        services.storage,
-        time.perf_counter() - started,
-        cache=cache,
-    )
+    return finalize(cell, services, time.perf_counter() - started)
 
 
-def _close_own_runs(prepared: PreparedCell, tracker: Tracker, worker: str) -> None:
-    """Close as KILLED this worker's trial runs still RUNNING: an interrupt between creating a
-    run and entering the objective's handler would leave one (other workers' runs go on)."""
-    for run in tracker.trial_runs(prepared.experiment_id, prepared.spec.study_name):
-        if run.info.status == "RUNNING" and run.data.tags.get(WORKER_TAG) == worker:
-            tracker.finish(run.info.run_id, "KILLED")
-
-
-def _admit(study: optuna.Study, cell, storage, trials: int, worker: str):
+def _admit(study: optuna.Study, spec, storage, trials: int, worker: str):
     """Under the lock: fail stale trials, then a new (or queued) trial if the study still
     needs one, None if the running trials may complete it, _DONE if it is complete. Once
     the queue is empty, a cell that does not search every stage queues each new trial with
@@ -167,7 +136,7 @@ def _admit(study: optuna.Study, cell, storage, trials: int, worker: str):
             return _DONE
         if counts[TrialState.WAITING] == 0 and done + counts[TrialState.RUNNING] >= trials:
             return None
-        held = cell.held_params(study) if counts[TrialState.WAITING] == 0 else {}
+        held = spec.held_params(study) if counts[TrialState.WAITING] == 0 else {}
         if held:
             study.enqueue_trial(held)
         with warnings.catch_warnings():  # ask/tell is how we use heartbeats, not optimize
@@ -214,11 +183,9 @@ def _tell(study, trial, state, value, services: Services, backoff) -> TrialState
             continue
         if frozen is not None and frozen.state == state:
             return state
-        with contextlib.suppress(Exception):  # failed meanwhile as stale: MLflow must agree
-            services.tracker.mark_lost(
-                trial.user_attrs["mlflow_run_id"],
-                f"stale: trial {trial.number} missed its heartbeats; another worker failed it",
-            )
+        with contextlib.suppress(Exception):  # failed meanwhile as stale: the sinks must agree
+            reason = f"stale: trial {trial.number} missed its heartbeats; another worker failed it"
+            services.callbacks.on_trial_lost(TrialLost(study.study_name, trial, None, reason))
         return TrialState.FAIL
 
 

@@ -1,5 +1,5 @@
-"""The Optuna objective of one cell: each call is one trial and one MLflow child run that
-ends FINISHED (complete), FAILED (raised) or KILLED (interrupted)."""
+"""The Optuna objective of one cell: each call is one trial, told to the callbacks as it
+starts, trains, and ends complete, failed (raised) or interrupted."""
 
 import logging
 
@@ -7,106 +7,61 @@ import numpy as np
 import optuna
 
 from clustering import pipeline
-from clustering.cache import FeatureCache
 from clustering.model import fitted
-from clustering.study.cell import CellData, CellSpec
-from clustering.tracking import WORKER_TAG, Tracker
+from clustering.study.events import CellEvent, StudyCallback, TrialEvent
 
 logger = logging.getLogger(__name__)
 
 
 class Objective:
-    """The Optuna objective of one cell: each call is one trial and one MLflow child run."""
+    """The Optuna objective of one cell (`cell`: its data, spec, runs, worker and cache)."""
 
-    def __init__(
-        self,
-        cell_data: CellData,
-        spec: CellSpec,
-        tracker: Tracker,
-        experiment_id: str,
-        cell_run_id: str,
-        cache: FeatureCache | None,
-        worker: str | None = None,
-    ):
-        self.data = cell_data
-        self.spec = spec
-        self.tracker = tracker
-        self.experiment_id = experiment_id
-        self.cell_run_id = cell_run_id
-        self.cache = cache
-        self.worker = worker  # "host:pid", tagged on each trial run (None: untagged)
+    def __init__(self, cell: CellEvent, callbacks: StudyCallback):
+        self.cell = cell
+        self.callbacks = callbacks
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
-        """Run the trial; its MLflow run ends FINISHED, FAILED (error tag) or KILLED."""
-        spec = self.spec
-        params = spec.params_of(trial)
-        run_id = self.tracker.start_trial_run(
-            self.experiment_id,
-            self.cell_run_id,
-            spec.study_name,
-            trial.number,
-            {**trial.params, "n_clusters": params["clusterer"]["n_clusters"]},
-            tags={WORKER_TAG: self.worker} if self.worker else None,
-        )
-        label = f"[{spec.label}] trial {trial.number}"
+        """Run the trial; the callbacks hear its start, its epochs and its end (with the
+        error, re-raised, when it fails or is interrupted)."""
+        event = TrialEvent(self.cell, trial, self.cell.spec.params_of(trial))
         try:
-            trial.set_user_attr("mlflow_run_id", run_id)  # a storage write: interruptible
-            self.tracker.log_dataset(run_id, self.data.description())
-            value = self._evaluate(run_id, params, label)
-            trial.set_user_attr("metrics", self.scores)
+            self.callbacks.on_trial_start(event)
+            value = self._evaluate(event)
+            trial.set_user_attr("metrics", event.scores)
         except BaseException as error:
-            interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
-            reason = f"{type(error).__name__}: {error}".strip()
-            self.tracker.log(run_id, tags={"optuna.state": "FAIL", "error": reason})
-            self.tracker.finish(run_id, "KILLED" if interrupted else "FAILED")
-            if not interrupted:
-                logger.warning("%s failed: %s", label, reason)
+            event.error = error
+            self.callbacks.on_trial_end(event)
             raise
-        self.tracker.log(run_id, tags={"optuna.state": "COMPLETE"})
-        self.tracker.finish(run_id, "FINISHED")
+        self.callbacks.on_trial_end(event)
         return value
 
-    def _evaluate(self, run_id: str, params: dict, label: str) -> float | list[float]:
-        """Extract and reduce (cached), cluster and score; log the scores on the trial run and
-        return the objective's value (a list of them for several). `self.scores` keeps every
-        score for the trial."""
-        spec = self.spec
-        extraction, reduction = self._embed(run_id, params, label)
-        clustering = pipeline.cluster_cell(
-            self.data, spec, params, reduction.embedding, _metric_progress(label)
+    def _evaluate(self, event: TrialEvent) -> float | list[float]:
+        """Extract and reduce (cached), cluster and score; `event.scores` and `event.tags`
+        hold every score and the cache tags; returns the objective's value (a list of them
+        for several)."""
+        cell_data, spec, cache = self.cell.cell_data, self.cell.spec, self.cell.cache
+        params = event.params
+        extraction, reduction = pipeline.embed(
+            cell_data,
+            spec,
+            params,
+            cache,
+            lambda epoch, logs: self.callbacks.on_epoch(event, epoch, logs),
         )
-        fitted.keep_clusterer(self.cache, reduction, spec, params, clustering.clusterer)
-        scores, tags = _trial_scores(clustering.scores, extraction, reduction)
+        fitted.keep(cache, extraction, reduction)  # for the cell's model, when best
+        clustering = pipeline.cluster_cell(
+            cell_data, spec, params, reduction.embedding, _metric_progress(event.label)
+        )
+        fitted.keep_clusterer(cache, reduction, spec, params, clustering.clusterer)
+        event.scores, event.tags = _trial_scores(clustering.scores, extraction, reduction)
         if spec.metric_sample_size is not None:
-            tags["metric_sample_size"] = spec.metric_sample_size
-            tags["metric_random_state"] = spec.seed
-        self.tracker.log(run_id, metrics=scores, tags=tags)
-        self.scores = scores
-        values = [scores[name] for name in spec.objectives]
+            event.tags["metric_sample_size"] = spec.metric_sample_size
+            event.tags["metric_random_state"] = spec.seed
+        values = [event.scores[name] for name in spec.objectives]
         for name, value in zip(spec.objectives, values, strict=True):
             if not np.isfinite(value):
                 raise FloatingPointError(f"objective {name} is {value}")
-        shown = dict.fromkeys([*spec.objectives, "hungarian_accuracy"])
-        logger.info(
-            "%s: %s (%.1f s)",
-            label,
-            " ".join(f"{name}={scores[name]:.4f}" for name in shown),
-            scores["fit_seconds"] + scores["metric_seconds"],
-        )
         return float(values[0]) if len(values) == 1 else [float(value) for value in values]
-
-    def _embed(self, run_id: str, params: dict, label: str):
-        """The trial's features and their embedding (pipeline.Extraction, pipeline.Reduction),
-        each from the cache when it holds them; training epochs are logged on the trial run."""
-
-        def on_epoch(epoch: int, logs: dict) -> None:
-            numbers = {key: float(value) for key, value in logs.items()}
-            self.tracker.log(run_id, metrics=numbers, step=epoch)
-            logger.info("%s epoch %d: %s", label, epoch + 1, _format(numbers))
-
-        extraction, reduction = pipeline.embed(self.data, self.spec, params, self.cache, on_epoch)
-        fitted.keep(self.cache, extraction, reduction)  # for the cell's model, when best
-        return extraction, reduction
 
 
 def _trial_scores(scores: dict, extraction, reduction) -> tuple[dict, dict]:
@@ -141,7 +96,3 @@ def _metric_progress(label: str):
             logger.info("%s metrics: %d/%d blocks", label, done, total)
 
     return report
-
-
-def _format(numbers: dict) -> str:
-    return " ".join(f"{key}={value:.4g}" for key, value in sorted(numbers.items()))

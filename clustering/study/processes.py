@@ -2,6 +2,7 @@
 waited for, stopped cleanly on Ctrl-C or SIGTERM; then every cell is finalized here."""
 
 import contextlib
+import dataclasses
 import logging
 import signal
 import subprocess
@@ -26,15 +27,16 @@ STOP_SECONDS = 120
 
 
 def run_processes(
-    config: RunConfig, parent_run_id: str | None, worker_args: tuple
+    config: RunConfig, callbacks, parent_run_id: str | None, worker_args: tuple
 ) -> list[CellSummary]:
     """`run --workers N`: prepare every cell here, start N `worker` processes with the same
     options, wait for them, then finalize. Ctrl-C or SIGTERM stops the workers cleanly.
     Start, wait, stop on interrupt and finalize share the processes and the prepared cells."""
     cache = FeatureCache(config.cache_dir) if config.use_cache else None
     cell_data = load_data(config, cache)
-    services = Services.connect(config)
+    services = Services.connect(config, callbacks)
     prepared = prepare(cell_data, specs(config, cell_data), services, parent_run_id)
+    prepared = [dataclasses.replace(cell, cache=cache) for cell in prepared]
     options = {key: value for key, value in asdict(config).items() if key != "workers"}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="clustering-bench-") as folder:
@@ -63,26 +65,10 @@ def run_processes(
             _stop(processes)
             for cell in prepared:
                 with contextlib.suppress(Exception):
-                    finalize(
-                        cell_data,
-                        cell,
-                        services.tracker,
-                        services.storage,
-                        time.perf_counter() - started,
-                        "KILLED",
-                    )
+                    killed = dataclasses.replace(cell, status="KILLED")
+                    finalize(killed, services, time.perf_counter() - started)
             raise
-    summaries = [
-        finalize(
-            cell_data,
-            cell,
-            services.tracker,
-            services.storage,
-            time.perf_counter() - started,
-            cache=cache,
-        )
-        for cell in prepared
-    ]
+    summaries = [finalize(cell, services, time.perf_counter() - started) for cell in prepared]
     failed = [(number, code) for number, code in enumerate(codes, start=1) if code != 0]
     incomplete = any(s.complete < config.trials for s in summaries)
     if failed and incomplete:

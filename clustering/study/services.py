@@ -6,9 +6,10 @@ import time
 from dataclasses import dataclass
 
 from clustering.config import RunConfig
-from clustering.errors import BenchError
+from clustering.errors import BenchError, first_line, redact
+from clustering.study.events import Callbacks, StudyCallback
 from clustering.study.finalize import stale_trial_handler
-from clustering.study.storage import first_line, make_storage, probe, redact, storage_lock
+from clustering.study.storage import make_storage, probe, storage_lock
 from clustering.tracking import Tracker
 
 logger = logging.getLogger(__name__)
@@ -18,25 +19,29 @@ BACKOFF_SECONDS = 2.0
 
 @dataclass
 class Services:
-    """The Optuna storage and the MLflow tracker one process works with."""
+    """The Optuna storage and the MLflow tracker one process works with, and the callbacks
+    its studies tell what happens."""
 
     config: RunConfig
     tracker: Tracker
     storage: object
+    callbacks: StudyCallback
 
     @classmethod
-    def connect(cls, config: RunConfig) -> "Services":
-        """Open both stores; BenchError naming the URL if either is unreachable."""
+    def connect(cls, config: RunConfig, callbacks=()) -> "Services":
+        """Open both stores; BenchError naming the URL if either is unreachable. `callbacks`:
+        the StudyCallback sinks, called in turn."""
+        callbacks = Callbacks(callbacks)
         tracker = Tracker(config.tracking_uri)
         storage = make_storage(
             config.storage,
             heartbeat_interval=config.heartbeat_interval,
             grace_period=config.grace_period,
-            on_stale=stale_trial_handler(tracker),
+            on_stale=stale_trial_handler(callbacks),
         )
         with storage_lock(storage):  # a new SQLite store is created here: one at a time
             tracker.check_reachable()
-        return cls(config, tracker, storage)
+        return cls(config, tracker, storage, callbacks)
 
     def outage(self) -> str | None:
         """Which store cannot be reached now, as a reason naming its URL; None if both can."""

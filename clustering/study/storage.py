@@ -25,7 +25,7 @@ from optuna.storages._heartbeat import BaseHeartbeat  # the interface Optuna's h
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from clustering.errors import BenchError
+from clustering.errors import BenchError, first_line, redact
 
 logger = logging.getLogger(__name__)
 
@@ -228,24 +228,3 @@ def _file_lock(path: str) -> Iterator[None]:
 def probe(storage) -> None:
     """Raise if the storage cannot be read right now."""
     storage.get_all_studies()
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    if "://" not in url or "@" not in url:
-        return url
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of the error's message; for Optuna's StorageInternalError ("An exception
-    is raised during the commit..."), that of the database error it wraps."""
-    if isinstance(error, optuna.exceptions.StorageInternalError) and error.__cause__:
-        error = error.__cause__
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

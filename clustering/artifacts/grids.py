@@ -169,3 +169,8 @@ def confusion_heatmap(labels: np.ndarray, y_true: np.ndarray):
                 )
     axis.set_title("cluster x label counts", fontsize=9)
     return figure
+
+
+def close(figure) -> None:
+    """Free a figure once it is saved."""
+    plt.close(figure)

@@ -11,8 +11,8 @@ import logging
 import numpy as np
 
 from clustering import pipeline
+from clustering.artifacts import grids
 from clustering.extractors import EXTRACTORS
-from clustering.report import grids
 
 logger = logging.getLogger(__name__)
 

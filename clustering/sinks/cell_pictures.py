@@ -1,0 +1,44 @@
+"""A cell's pictures when its study ends: the best complete trial's configuration drawn again
+(`artifacts.pictures.draw`) and logged on the cell run under `pictures/`."""
+
+import logging
+
+from clustering.artifacts import grids, pictures
+from clustering.study.events import CellEvent, StudyCallback
+from clustering.tracking import Tracker
+
+logger = logging.getLogger(__name__)
+
+PICTURES_TAG = "pictures.trial_number"  # on the cell run: the trial its pictures/ show
+
+
+class CellPictures(StudyCallback):
+    """Draws and logs the best trial's pictures once per best trial (tag PICTURES_TAG); a
+    failure is logged, never raised."""
+
+    def __init__(self, tracker: Tracker):
+        self.tracker = tracker
+
+    def on_cell_end(self, event: CellEvent) -> None:
+        best = event.best
+        if event.status != "FINISHED" or best is None:
+            return
+        tags = self.tracker.client.get_run(event.cell_run_id).data.tags
+        if tags.get(PICTURES_TAG) == str(best.number):
+            return
+        spec = event.spec
+        try:
+            drawn = pictures.draw(event.cell_data, spec, spec.params_of_trial(best), event.cache)
+            for name, figure in drawn.items():
+                self.tracker.log_figure(event.cell_run_id, figure, name, "pictures")
+                grids.close(figure)
+        except Exception as error:
+            logger.warning(
+                "pictures of %s (trial %d) failed: %s: %s",
+                spec.label,
+                best.number,
+                type(error).__name__,
+                error,
+            )
+            return
+        self.tracker.log(event.cell_run_id, tags={PICTURES_TAG: best.number})
