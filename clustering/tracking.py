@@ -1,8 +1,11 @@
-"""MLflow: one experiment per dataset, one parent run per cell, one child run per trial; each
-run's dataset as an MLflow input, and a cell's best pipeline as a logged model.
+"""The MLflow gateway: every read and write of runs, tags, inputs, artifacts and models, and the
+schema, every tag and attribute key the project writes or reads, as a named constant. One
+experiment per dataset, one parent run per cell, one child run per trial, one dataset run the
+report logs; each run's dataset as an MLflow input, and a cell's best pipeline as a logged model.
 
-Everything goes through an explicit `MlflowClient`, so no global active-run stack is involved and
-several processes can log into the same store.
+Writes go through an explicit `MlflowClient`, so no global active-run stack is involved and
+several processes can log into the same store; the report's tables are read with
+`mlflow.search_runs` (pandas DataFrames). No other module imports `mlflow.tracking`.
 """
 
 import contextlib
@@ -20,22 +23,53 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from clustering.config import STAGES
 from clustering.errors import BenchError, first_line
 
 logger = logging.getLogger(__name__)
 
-ROLE_TAG = "clustering_bench.role"
+# every run
+ROLE_TAG = "clustering_bench.role"  # what a run is: one of the roles below
+CELL_ROLE, TRIAL_ROLE, DATASET_ROLE = "cell", "trial", "dataset"
+STUDY_TAG = "clustering_bench.study"  # the Optuna study of a cell or trial run
+PARENT_TAG = MLFLOW_PARENT_RUN_ID  # a trial run's cell run (a cell run's `mlflow run` run)
+RUN_NAME_TAG = MLFLOW_RUN_NAME
+# a cell run: its parts (also its params), and what the study copied onto it
+STAGE_TAGS = STAGES  # "extractor", "reducer", "clusterer": each the stage's registry name
+DATASET_TAG = "dataset"  # the dataset's short name (a cell run and the dataset run)
+OBJECTIVE_TAG = "objective"
+STUDY_NAME_TAG = "study_name"
+SEED_TAG = "seed"
+DIGEST_TAG = "dataset_digest"
+BEST_PREFIX = "best."  # best.<param>: the best trial's parameters
 PARETO_TAG = "pareto_trials"  # on a multi-objective cell run: its Pareto-optimal trial numbers
-STUDY_TAG = "clustering_bench.study"
-WORKER_TAG = "clustering_bench.worker"
-BEST_PREFIX = "best."
+PICTURES_TAG = "pictures.trial_number"  # the trial its pictures/ show
+PICTURES_FOLDER = "pictures"  # the artifact folder of a cell run holding its pictures
+MODEL_TAG = "model.trial_number"  # the trial its logged model is
+MODEL_URI_TAG = "model.uri"
+EXPERIMENT_TAG = "clustering_bench.experiment"  # on a parent run: where its cell runs went
+# a trial run
+TRIAL_NUMBER_TAG = "optuna.trial_number"
+STATE_TAG = "optuna.state"  # COMPLETE or FAIL
+ERROR_TAG = "error"  # why a trial failed
+WORKER_TAG = "clustering_bench.worker"  # host:pid of the process that ran it
+FEATURE_CACHE_TAG, EMBEDDING_CACHE_TAG = "feature_cache", "embedding_cache"  # hit or miss
+SAMPLE_SIZE_TAG, SAMPLE_SEED_TAG = "metric_sample_size", "metric_random_state"
+N_CLUSTERS_PARAM = "n_clusters"
+# a registered model version: what chose it
+CRITERION_TAG, VALUE_TAG = "criterion", "criterion_value"
+CELL_TAG, VERSION_TRIAL_TAG, VERSION_RUN_TAG = "cell", "trial_number", "run_id"
+# search_runs' attribute keys and DataFrame columns
+START_TIME = "attributes.start_time"
+STATUS = "attributes.status"
 MAX_BATCH = 100
 DIGEST_CHARS = 12  # of the dataset's sha256, as the logs show it (MLflow keeps at most 36)
 DATASET_CONTEXT = "train"  # every image of a cell is clustered: each run's one input
 
 
 class Tracker:
-    """Writes the runs of one tracking store (`tracking_uri`, e.g. sqlite:///mlflow.db)."""
+    """Reads and writes the runs of one tracking store (`tracking_uri`, e.g.
+    sqlite:///mlflow.db)."""
 
     def __init__(self, tracking_uri: str):
         self.tracking_uri = tracking_uri
@@ -45,10 +79,14 @@ class Tracker:
         """Created on first use: for a new SQLite store it runs MLflow's migrations (seconds)."""
         return MlflowClient(tracking_uri=self.tracking_uri)
 
+    def probe(self) -> None:
+        """Raise if the store cannot be read right now."""
+        self.client.search_experiments(max_results=1)
+
     def check_reachable(self) -> None:
         """Raise BenchError naming the URI if the store cannot be read."""
         try:
-            self.client.search_experiments(max_results=1)
+            self.probe()
         except Exception as error:  # connection, auth, schema: all mean "cannot use this store"
             raise BenchError(
                 f"cannot reach the MLflow tracking store {self.tracking_uri}: "
@@ -68,28 +106,38 @@ class Tracker:
             self.client.restore_experiment(experiment.experiment_id)
         return experiment.experiment_id
 
-    def open_cell_run(
-        self,
-        experiment_id: str,
-        study_name: str,
-        run_name: str,
-        params: dict,
-        tags: dict,
-        parent_run_id: str | None = None,
-    ) -> str:
-        """The cell's parent run for `study_name`: the existing one (set RUNNING again) or new."""
+    def open_cell_run(self, experiment_id: str, spec, parent_run_id: str | None = None) -> str:
+        """The parent run of the cell `spec` (a study.cell.CellSpec) for its study: the existing
+        one (set RUNNING again) or new, named by its label, with its parts as params and tags."""
+        study_name, run_name = spec.study_name, spec.label
+        params = {
+            DATASET_TAG: spec.dataset,
+            **{stage: getattr(spec, stage) for stage in STAGE_TAGS},
+            OBJECTIVE_TAG: spec.objective,
+            SEED_TAG: spec.seed,
+            N_CLUSTERS_PARAM: ",".join(map(str, spec.n_clusters)),
+            **{f"preprocessing.{key}": value for key, value in spec.preprocessing.items()},
+        }
+        tags = {
+            DATASET_TAG: spec.dataset,
+            **{stage: getattr(spec, stage) for stage in STAGE_TAGS},
+            OBJECTIVE_TAG: spec.objective,
+            STUDY_NAME_TAG: study_name,
+            SEED_TAG: spec.seed,
+            DIGEST_TAG: spec.digest,
+        }
         existing = self.client.search_runs(
             [experiment_id],
-            filter_string=f"tags.`{ROLE_TAG}` = 'cell' and tags.`{STUDY_TAG}` = '{study_name}'",
+            filter_string=_role_query(CELL_ROLE, study_name),
             max_results=1,
         )
         if existing:
             run_id = existing[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
             return run_id
-        all_tags = {**tags, ROLE_TAG: "cell", STUDY_TAG: study_name, MLFLOW_RUN_NAME: run_name}
+        all_tags = {**tags, ROLE_TAG: CELL_ROLE, STUDY_TAG: study_name, RUN_NAME_TAG: run_name}
         if parent_run_id:
-            all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+            all_tags[PARENT_TAG] = parent_run_id
         all_tags = {key: _text(value) for key, value in all_tags.items()}  # REST needs str
         run = self.client.create_run(experiment_id, tags=all_tags, run_name=run_name)
         self.log(run.info.run_id, params=params)
@@ -123,11 +171,11 @@ class Tracker:
         exception goes on: nobody else holds its id yet."""
         tags = {
             **(tags or {}),
-            ROLE_TAG: "trial",
+            ROLE_TAG: TRIAL_ROLE,
             STUDY_TAG: study_name,
-            MLFLOW_PARENT_RUN_ID: cell_run_id,
-            MLFLOW_RUN_NAME: f"trial-{number}",
-            "optuna.trial_number": str(number),
+            PARENT_TAG: cell_run_id,
+            RUN_NAME_TAG: f"trial-{number}",
+            TRIAL_NUMBER_TAG: str(number),
         }
         run = self.client.create_run(experiment_id, tags=tags, run_name=f"trial-{number}")
         try:
@@ -239,40 +287,145 @@ class Tracker:
         without its worker saying so (worker killed, outage); a KILLED or FAILED run is kept."""
         if self.client.get_run(run_id).info.status in ("FAILED", "KILLED"):
             return
-        self.log(run_id, tags={"optuna.state": "FAIL", "error": reason})
+        self.log(run_id, tags={STATE_TAG: "FAIL", ERROR_TAG: reason})
         self.finish(run_id, "FAILED")
 
     def find_trial_run(self, cell_run_id: str, number: int) -> str | None:
         """The id of the run of trial `number` under the cell run, None if there is none."""
         experiment_id = self.client.get_run(cell_run_id).info.experiment_id
-        query = (
-            f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{cell_run_id}' and "
-            f"tags.`optuna.trial_number` = '{number}'"
-        )
+        query = f"tags.`{PARENT_TAG}` = '{cell_run_id}' and tags.`{TRIAL_NUMBER_TAG}` = '{number}'"
         found = self.client.search_runs([experiment_id], filter_string=query, max_results=1)
         return found[0].info.run_id if found else None
 
     def trial_runs(self, experiment_id: str, study_name: str) -> list:
         """Every trial run of the study (all pages)."""
-        query = f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study_name}'"
-        return search_all_runs(self.client, [experiment_id], query)
+        return self._search_all([experiment_id], _role_query(TRIAL_ROLE, study_name))
 
+    def cell_runs(self, experiment_id: str, status: str | None = None) -> list:
+        """Every cell run of the experiment (all pages), those with `status` only when given."""
+        query = f"tags.`{ROLE_TAG}` = '{CELL_ROLE}'"
+        if status:
+            query += f" and {STATUS} = '{status}'"
+        return self._search_all([experiment_id], query)
 
-def search_all_runs(client, experiment_ids: list, filter_string: str, order_by=None) -> list:
-    """Every run matching `filter_string` in the experiments, all pages of 1,000 read."""
-    runs, token = [], None
-    while True:
-        page = client.search_runs(
-            experiment_ids,
-            filter_string=filter_string,
-            order_by=order_by,
-            max_results=1000,
-            page_token=token,
+    def experiment_of(self, run_id: str) -> str:
+        """The id of the experiment the run lives in."""
+        return self.client.get_run(run_id).info.experiment_id
+
+    def tags(self, run_id: str) -> dict:
+        """The run's tags."""
+        return dict(self.client.get_run(run_id).data.tags)
+
+    def experiment_by_name(self, name: str):
+        """The experiment called `name` (an mlflow Experiment), None when there is none."""
+        return self.client.get_experiment_by_name(name)
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None):
+        """Upload the file at `path` as an artifact of the run (under `artifact_path`)."""
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def download_pngs(self, run_id: str, artifact_path: str, folder: str | Path) -> list[Path]:
+        """The run's PNG artifacts directly under `artifact_path`, downloaded into `folder`,
+        sorted by path."""
+        files = [
+            info
+            for info in self.client.list_artifacts(run_id, artifact_path)
+            if not info.is_dir and info.path.endswith(".png")
+        ]
+        files.sort(key=lambda info: info.path)
+        return [Path(self.client.download_artifacts(run_id, f.path, str(folder))) for f in files]
+
+    def log_dataset_run(
+        self, name: str, experiment_ids: list, experiment_id: str, metrics: dict, step: int, files
+    ) -> str:
+        """The dataset `name`'s run (role DATASET_ROLE; the newest one in `experiment_ids`,
+        else created in `experiment_id`) gets `metrics` at `step` and `files` as artifacts, and
+        ends FINISHED. Returns its id."""
+        escaped = name.replace("'", "\\'")
+        query = f"tags.`{ROLE_TAG}` = '{DATASET_ROLE}' and tags.{DATASET_TAG} = '{escaped}'"
+        found = self.client.search_runs(
+            experiment_ids, query, order_by=[f"{START_TIME} DESC"], max_results=1
         )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+        if found:
+            run_id = found[0].info.run_id
+        else:
+            tags = {ROLE_TAG: DATASET_ROLE, DATASET_TAG: name, RUN_NAME_TAG: f"{name} (dataset)"}
+            run_id = self.client.create_run(experiment_id, tags=tags).info.run_id
+        timestamp = int(time.time() * 1000)
+        entities = [Metric(key, value, timestamp, step) for key, value in metrics.items()]
+        self.client.log_batch(run_id, metrics=entities)
+        for path in files:
+            self.log_artifact(run_id, path)
+        self.client.set_terminated(run_id)
+        return run_id
+
+    def latest_model_version(self, name: str):
+        """The registered model `name`'s newest version (an mlflow ModelVersion), None if none."""
+        versions = self.client.search_model_versions(f"name = '{name}'")
+        return max(versions, key=lambda version: int(version.version), default=None)
+
+    def register_model_version(self, name: str, model_uri: str, run_id: str, **described):
+        """A new version of the registered model `name` (created, with
+        `described["model_description"]`, if missing) for the logged model at `model_uri`
+        (models:/m-...) of `run_id`, with `described["tags"]` and `described["description"]`."""
+        if not self.client.search_registered_models(f"name = '{name}'"):
+            self.client.create_registered_model(name, description=described["model_description"])
+        with using_tracking_uri(self.tracking_uri):  # MLflow resolves the models:/ source there
+            return self.client.create_model_version(
+                name,
+                source=model_uri,
+                run_id=run_id,
+                tags=described["tags"],
+                description=described["description"],
+                model_id=model_uri.removeprefix("models:/"),
+            )
+
+    def _search_all(self, experiment_ids: list, filter_string: str, order_by=None) -> list:
+        """Every run matching `filter_string` in the experiments, all pages of 1,000 read."""
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs(
+                experiment_ids,
+                filter_string=filter_string,
+                order_by=order_by,
+                max_results=1000,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+
+def search_runs_frame(tracking_uri: str, filter_string: str, experiment_ids=None):
+    """Every run of `tracking_uri` matching the filter as a pandas DataFrame
+    (`mlflow.search_runs`: columns run_id, experiment_id, status, tags.<key>, params.<key>,
+    metrics.<key>), newest first; all active experiments when no ids are given."""
+    with using_tracking_uri(tracking_uri):
+        return mlflow.search_runs(
+            experiment_ids=experiment_ids,
+            filter_string=filter_string,
+            search_all_experiments=experiment_ids is None,
+            order_by=[f"{START_TIME} DESC"],
+        )
+
+
+def load_pyfunc(model_uri: str, tracking_uri: str):
+    """The pyfunc model at `model_uri` (runs:/..., models:/NAME/VERSION, models:/m-..., a
+    folder), resolved against `tracking_uri`."""
+    import mlflow.pyfunc
+
+    with using_tracking_uri(tracking_uri):
+        return mlflow.pyfunc.load_model(model_uri)
+
+
+def tag_column(key: str) -> str:
+    """The search_runs DataFrame column of the tag `key`."""
+    return f"tags.{key}"
+
+
+def _role_query(role: str, study_name: str) -> str:
+    return f"tags.`{ROLE_TAG}` = '{role}' and tags.`{STUDY_TAG}` = '{study_name}'"
 
 
 @contextlib.contextmanager

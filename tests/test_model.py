@@ -25,9 +25,8 @@ from clustering import data
 from clustering.cli import main
 from clustering.config import DEFAULT_OBJECTIVE
 from clustering.metrics.external import ari, hungarian_accuracy, nmi
-from clustering.model.log import MODEL_TAG, MODEL_URI_TAG
 from clustering.model.pyfunc import check_images
-from clustering.tracking import ROLE_TAG, using_tracking_uri
+from clustering.tracking import MODEL_TAG, MODEL_URI_TAG, ROLE_TAG, using_tracking_uri
 
 LIMIT = 300
 

@@ -12,11 +12,10 @@ import numpy as np
 
 from clustering.model.fitted import fitted_clusterer, fitted_stages, strip_extractor
 from clustering.model.pyfunc import ENCODER_ARTIFACT, ClusterModel
+from clustering.tracking import CELL_TAG, DATASET_TAG, MODEL_TAG, MODEL_URI_TAG, VERSION_TRIAL_TAG
 
 logger = logging.getLogger(__name__)
 
-MODEL_TAG = "model.trial_number"  # on the cell run: the trial its logged model is
-MODEL_URI_TAG = "model.uri"
 N_EXAMPLE = 2  # images in the input example
 REQUIREMENTS = ("clustering-bench", "mlflow", "numpy", "pandas", "scikit-learn", "umap-learn")
 KERAS_REQUIREMENTS = ("tensorflow-cpu", "keras")
@@ -44,8 +43,7 @@ def log_cell_model(
     """Log the model of `params` (trial `trial_number`'s configuration of `spec` on `cell_data`)
     on the cell run, once per best trial (tag MODEL_TAG); a failure is logged as a warning,
     never raised."""
-    run = tracker.client.get_run(cell_run_id)
-    if run.data.tags.get(MODEL_TAG) == str(trial_number):
+    if tracker.tags(cell_run_id).get(MODEL_TAG) == str(trial_number):
         return
     started = time.perf_counter()
     try:
@@ -98,7 +96,7 @@ def _log(model: ClusterModel, cell_data, spec, tracker, cell_run_id: str, trial_
 
 
 def _description(cell_data, spec, trial_number: int) -> dict:
-    return {"dataset": cell_data.name, "cell": spec.label, "trial_number": str(trial_number)}
+    return {DATASET_TAG: cell_data.name, CELL_TAG: spec.label, VERSION_TRIAL_TAG: str(trial_number)}
 
 
 def _requirements(keras: bool) -> list[str]:

@@ -9,14 +9,20 @@ from dataclasses import dataclass
 
 from clustering.errors import BenchError
 from clustering.metrics import METRICS
-from clustering.model.log import MODEL_TAG, MODEL_URI_TAG
-from clustering.tracking import ROLE_TAG, Tracker, search_all_runs, using_tracking_uri
+from clustering.tracking import (
+    CELL_TAG,
+    CRITERION_TAG,
+    MODEL_TAG,
+    MODEL_URI_TAG,
+    VALUE_TAG,
+    VERSION_RUN_TAG,
+    VERSION_TRIAL_TAG,
+    Tracker,
+)
 
 logger = logging.getLogger(__name__)
 
-CRITERION_TAG = "criterion"
-VALUE_TAG = "criterion_value"
-SAME_WINNER = (CRITERION_TAG, "run_id", "trial_number")  # tags equal: the same winner
+SAME_WINNER = (CRITERION_TAG, VERSION_RUN_TAG, VERSION_TRIAL_TAG)  # tags equal: the same winner
 
 
 def model_name(dataset: str) -> str:
@@ -46,16 +52,15 @@ def best_cell(tracker: Tracker, dataset: str, criterion: str):
         raise BenchError(
             f"unknown criterion {criterion!r}; pass --by one of {', '.join(METRICS.names())}"
         )
-    experiment = tracker.client.get_experiment_by_name(dataset)
+    experiment = tracker.experiment_by_name(dataset)
     if experiment is None:
         raise BenchError(
             f"no experiment {dataset!r} in {tracker.tracking_uri}; run `clustering-bench run "
             f"--dataset {dataset}` first or pass the --tracking-uri it used"
         )
-    query = f"tags.`{ROLE_TAG}` = 'cell' and attributes.status = 'FINISHED'"
     runs = [
         run
-        for run in search_all_runs(tracker.client, [experiment.experiment_id], query)
+        for run in tracker.cell_runs(experiment.experiment_id, status="FINISHED")
         if run.data.tags.get(MODEL_URI_TAG) and _finite(run.data.metrics.get(criterion))
     ]
     if not runs:
@@ -73,7 +78,7 @@ def register_best(tracker: Tracker, dataset: str, criterion: str) -> Registratio
     run = best_cell(tracker, dataset, criterion)
     name, model_uri = model_name(dataset), run.data.tags[MODEL_URI_TAG]
     value = float(run.data.metrics[criterion])
-    latest = _latest_version(tracker, name)
+    latest = tracker.latest_model_version(name)
     found = dict(
         name=name,
         cell=run.info.run_name,
@@ -85,32 +90,22 @@ def register_best(tracker: Tracker, dataset: str, criterion: str) -> Registratio
     tags = {
         CRITERION_TAG: criterion,
         VALUE_TAG: f"{value:.6g}",
-        "cell": run.info.run_name,
-        "trial_number": run.data.tags.get(MODEL_TAG, ""),
-        "run_id": run.info.run_id,
+        CELL_TAG: run.info.run_name,
+        VERSION_TRIAL_TAG: run.data.tags.get(MODEL_TAG, ""),
+        VERSION_RUN_TAG: run.info.run_id,
     }
     if latest is not None and all(latest.tags.get(key) == tags[key] for key in SAME_WINNER):
         return Registration(version=latest.version, new=False, **found)
-    if latest is None and not tracker.client.search_registered_models(f"name = '{name}'"):
-        tracker.client.create_registered_model(
-            name, description=f"clustering-bench: the best cell model of {dataset}"
-        )
-    with using_tracking_uri(tracker.tracking_uri):  # MLflow resolves the models:/ source there
-        version = tracker.client.create_model_version(
-            name,
-            source=model_uri,
-            run_id=run.info.run_id,
-            tags=tags,
-            description=f"{run.info.run_name}: best cell of {dataset} by {criterion} = {value:.4f}",
-            model_id=model_uri.removeprefix("models:/"),
-        )
+    version = tracker.register_model_version(
+        name,
+        model_uri,
+        run.info.run_id,
+        tags=tags,
+        description=f"{run.info.run_name}: best cell of {dataset} by {criterion} = {value:.4f}",
+        model_description=f"clustering-bench: the best cell model of {dataset}",
+    )
     logger.info("registered %s version %s (%s)", name, version.version, run.info.run_name)
     return Registration(version=version.version, new=True, **found)
-
-
-def _latest_version(tracker: Tracker, name: str):
-    versions = tracker.client.search_model_versions(f"name = '{name}'")
-    return max(versions, key=lambda version: int(version.version), default=None)
 
 
 def _finite(value) -> bool:

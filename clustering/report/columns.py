@@ -1,6 +1,7 @@
 """The report's column lists, derived from the metrics registry, and a cell's parts (the
 extractor, the reducer when the runs have one, the clusterer) as read from its run's tags."""
 
+from clustering import tracking
 from clustering.config import STAGES
 from clustering.metrics import METRICS
 
@@ -22,7 +23,7 @@ SELECTION_SCORES = {
     "hungarian": METRICS.get("hungarian_accuracy").name,
     "nmi": METRICS.get("nmi").name,
 }
-DATASET_ROLE = "dataset"  # the role tag of the one run per dataset that the report logs
+DATASET_ROLE = tracking.DATASET_ROLE  # the role of the one run per dataset that the report logs
 
 CELL_PARTS = STAGES  # the cell run's tags, in pipeline order
 OPTIONAL_PARTS = {"reducer": "none"}  # a part older runs lack, and the name that means "none"

@@ -8,9 +8,7 @@ import numbers
 import re
 from pathlib import Path
 
-import mlflow
 import pandas as pd
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from clustering.errors import BenchError, redact
 from clustering.report.columns import (
@@ -25,7 +23,21 @@ from clustering.report.columns import (
     primary_objective,
     trial_columns,
 )
-from clustering.tracking import BEST_PREFIX, PARETO_TAG, ROLE_TAG
+from clustering.tracking import (
+    BEST_PREFIX,
+    CELL_ROLE,
+    DATASET_TAG,
+    N_CLUSTERS_PARAM,
+    OBJECTIVE_TAG,
+    PARENT_TAG,
+    PARETO_TAG,
+    ROLE_TAG,
+    STATE_TAG,
+    TRIAL_NUMBER_TAG,
+    TRIAL_ROLE,
+    search_runs_frame,
+    tag_column,
+)
 
 __all__ = [
     "K_SWEEP_METRICS",
@@ -37,14 +49,13 @@ __all__ = [
     "trials_table",
 ]
 
-PARENT_TAG = "tags.mlflow.parentRunId"
 TEXT_COLUMNS = {*CELL_PARTS, "cell", "objective", "criterion", "selected_cell"}  # left-aligned
 
 
 @contextlib.contextmanager
 def reading(tracking_uri: str):
-    """`mlflow.search_runs` reads `tracking_uri` inside; any failure to read the store becomes
-    one BenchError naming it. A SQLite file that does not exist is an error, not created."""
+    """Any failure to read the store `tracking_uri` inside becomes one BenchError naming it. A
+    SQLite file that does not exist is an error, not created."""
     if tracking_uri.startswith("sqlite:///"):
         path = Path(tracking_uri[len("sqlite:///") :].split("?")[0])
         if not path.is_file():
@@ -53,8 +64,7 @@ def reading(tracking_uri: str):
                 "--tracking-uri the store it wrote"
             )
     try:
-        with _use_tracking_uri(tracking_uri):
-            yield
+        yield
     except BenchError:
         raise
     except Exception as error:  # connection, schema, a file that is no database: all unreadable
@@ -83,19 +93,9 @@ def reason(error: Exception) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _search(filter_string: str, experiment_ids=None) -> pd.DataFrame:
-    """Every run matching the filter, newest first (all active experiments when no ids)."""
-    return mlflow.search_runs(
-        experiment_ids=experiment_ids,
-        filter_string=filter_string,
-        search_all_experiments=experiment_ids is None,
-        order_by=["attributes.start_time DESC"],
-    )
-
-
 def _tag(runs: pd.DataFrame, name: str) -> pd.Series:
     """The tag `name` of each run (None where missing)."""
-    column = f"tags.{name}"
+    column = tag_column(name)
     return runs[column] if column in runs else pd.Series(None, index=runs.index, dtype=object)
 
 
@@ -112,7 +112,8 @@ def comparison_table(tracking_uri: str, dataset: str) -> pd.DataFrame:
     `dataset`."""
     escaped = run_dataset_name(dataset).replace("'", "\\'")
     with reading(tracking_uri):
-        runs = _search(f"tags.`{ROLE_TAG}` = 'cell' and tags.dataset = '{escaped}'")
+        query = f"tags.`{ROLE_TAG}` = '{CELL_ROLE}' and tags.{DATASET_TAG} = '{escaped}'"
+        runs = search_runs_frame(tracking_uri, query)
     if runs.empty:
         raise BenchError(
             f"no cell runs for dataset {dataset!r} in the tracking store {redact(tracking_uri)}; "
@@ -128,8 +129,8 @@ def comparison_table(tracking_uri: str, dataset: str) -> pd.DataFrame:
     table["trials"] = _metric(runs, "trials_complete").fillna(0).astype(int)
     for name in METRIC_COLUMNS:
         table[name] = _metric(runs, name)
-    table["objective"] = _tag(runs, "objective")
-    table["dataset"] = _tag(runs, "dataset")
+    table["objective"] = _tag(runs, OBJECTIVE_TAG)
+    table["dataset"] = _tag(runs, DATASET_TAG)
     table["run_id"] = runs["run_id"]
     table["experiment_id"] = runs["experiment_id"]
     table["best_params"] = [_best_params(run) for _, run in runs.iterrows()]
@@ -153,7 +154,7 @@ def run_dataset_name(dataset: str) -> str:
 
 def _best_params(run: pd.Series) -> dict:
     """The best trial's parameters, copied onto the cell run as `best.<name>` tags."""
-    prefix = f"tags.{BEST_PREFIX}"
+    prefix = tag_column(BEST_PREFIX)
     return {
         key[len(prefix) :]: value
         for key, value in run.items()
@@ -214,11 +215,15 @@ def trials_table(tracking_uri: str, cells: pd.DataFrame) -> pd.DataFrame:
     parts = cell_parts(cells)
     experiment_ids = sorted(set(cells["experiment_id"]))
     with reading(tracking_uri):
-        runs = _search(f"tags.`{ROLE_TAG}` = 'trial'", experiment_ids)
+        runs = search_runs_frame(
+            tracking_uri, f"tags.`{ROLE_TAG}` = '{TRIAL_ROLE}'", experiment_ids
+        )
     if not runs.empty:
-        runs = runs[_tag(runs, "mlflow.parentRunId").isin(set(cells["run_id"]))]
+        runs = runs[_tag(runs, PARENT_TAG).isin(set(cells["run_id"]))]
     by_id = {cell.run_id: cell for cell in cells.itertuples(index=False)}
-    rows = [_trial_row(run, by_id[run[PARENT_TAG]], parts) for _, run in runs.iterrows()]
+    rows = [
+        _trial_row(run, by_id[run[tag_column(PARENT_TAG)]], parts) for _, run in runs.iterrows()
+    ]
     table = pd.DataFrame(rows, columns=trial_columns(parts))
     return table.sort_values([*parts, "trial_number"], ignore_index=True)
 
@@ -230,14 +235,15 @@ def _trial_row(run: pd.Series, cell, parts: list[str]) -> dict:
         value = run.get(f"metrics.{name}")
         return value if _present(value) else None
 
-    number, n_clusters = run.get("tags.optuna.trial_number"), run.get("params.n_clusters")
+    number = run.get(tag_column(TRIAL_NUMBER_TAG))
+    n_clusters = run.get(f"params.{N_CLUSTERS_PARAM}")
     return {
         "dataset": cell.dataset,
         **{part: getattr(cell, part) for part in parts},
         "cell": cell_label(getattr(cell, part) for part in parts),
         "objective": cell.objective,
         "trial_number": int(number) if _present(number) else -1,
-        "state": run.get("tags.optuna.state") or run["status"],
+        "state": run.get(tag_column(STATE_TAG)) or run["status"],
         "value": metric(primary_objective(cell.objective)),
         "n_clusters": int(n_clusters) if _present(n_clusters) else None,
         **{name: metric(name) for name in TRIAL_METRICS},

@@ -16,15 +16,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from clustering.errors import BenchError, redact
 from clustering.report import figures
 from clustering.report import html as page
 from clustering.report.columns import (
-    DATASET_ROLE,
     by_accuracy_columns,
     cell_folder,
     cell_label,
@@ -39,12 +35,11 @@ from clustering.report.selection import (
     selection_table,
 )
 from clustering.report.tables import comparison_table, reason, to_markdown, trials_table
-from clustering.tracking import ROLE_TAG
+from clustering.tracking import PICTURES_FOLDER, Tracker
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUT = "reports"  # gitignored; the committed reference results are made with --out results
-PICTURES = "pictures"  # the artifact folder of a cell run holding its pictures
 PICTURE_CAPTIONS = {
     "centres.png": "cluster centres as images",
     "cluster_samples.png": "random members of each cluster",
@@ -197,7 +192,7 @@ def cell_sections(tracking_uri: str, table: pd.DataFrame, folder: Path) -> list[
     """Each cell run's pictures (artifacts under `pictures/`), copied to
     `folder/cells/<extractor>-<clusterer>/`, as page sections. A picture that cannot be read
     is logged and left out: the tables stay."""
-    client = MlflowClient(tracking_uri=tracking_uri)
+    tracker = Tracker(tracking_uri)
     parts = cell_parts(table)
     sections = []
     for _, row in table.iterrows():
@@ -219,7 +214,7 @@ def cell_sections(tracking_uri: str, table: pd.DataFrame, folder: Path) -> list[
         )
         try:
             section.pictures = _copy_pictures(
-                client, row["run_id"], folder / "cells" / cell_folder(values), folder
+                tracker, row["run_id"], folder / "cells" / cell_folder(values), folder
             )
         except Exception as error:  # a missing artifact store must not lose the tables
             logger.warning("pictures of cell run %s not read: %s", row["run_id"], error)
@@ -227,27 +222,15 @@ def cell_sections(tracking_uri: str, table: pd.DataFrame, folder: Path) -> list[
     return sections
 
 
-def _copy_pictures(
-    client: MlflowClient, run_id: str, target: Path, folder: Path
-) -> list[page.Figure]:
+def _copy_pictures(tracker: Tracker, run_id: str, target: Path, folder: Path) -> list[page.Figure]:
     """The run's PNG artifacts under `pictures/`, in PICTURE_CAPTIONS order, copied to
     `target`; their file names relative to `folder`."""
     order = list(PICTURE_CAPTIONS)
-    files = [
-        f
-        for f in client.list_artifacts(run_id, PICTURES)
-        if not f.is_dir and f.path.endswith(".png")
-    ]
-    files.sort(
-        key=lambda f: (
-            order.index(Path(f.path).name) if Path(f.path).name in order else len(order),
-            f.path,
-        )
-    )
     pictures = []
     with tempfile.TemporaryDirectory() as scratch:
-        for info in files:
-            local = Path(client.download_artifacts(run_id, info.path, scratch))
+        files = tracker.download_pngs(run_id, PICTURES_FOLDER, scratch)
+        files.sort(key=lambda path: order.index(path.name) if path.name in order else len(order))
+        for local in files:
             target.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(local, target / local.name)
             caption = PICTURE_CAPTIONS.get(local.name, local.stem)
@@ -293,30 +276,15 @@ def log_dataset_run(tracking_uri: str, table, selection, files: list[Path], step
     at `step` = the complete trials, so their history follows the study) and `files` as
     artifacts; a second report updates it. Returns its id; BenchError when the store refuses."""
     name = str(table["dataset"].iloc[0])
-    escaped = name.replace("'", "\\'")
-    query = f"tags.`{ROLE_TAG}` = '{DATASET_ROLE}' and tags.dataset = '{escaped}'"
-    timestamp = int(time.time() * 1000)
-    metrics = [
-        Metric(key, value, timestamp, step) for key, value in selection_metrics(selection).items()
-    ]
     try:
-        client = MlflowClient(tracking_uri)
-        found = client.search_runs(
+        run_id = Tracker(tracking_uri).log_dataset_run(
+            name,
             sorted(set(table["experiment_id"])),
-            query,
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
+            table["experiment_id"].mode().iloc[0],
+            selection_metrics(selection),
+            step,
+            files,
         )
-        if found:
-            run_id = found[0].info.run_id
-        else:
-            tags = {ROLE_TAG: DATASET_ROLE, "dataset": name, MLFLOW_RUN_NAME: f"{name} (dataset)"}
-            experiment_id = table["experiment_id"].mode().iloc[0]
-            run_id = client.create_run(experiment_id, tags=tags).info.run_id
-        client.log_batch(run_id, metrics=metrics)
-        for path in files:
-            client.log_artifact(run_id, str(path))
-        client.set_terminated(run_id)
     except Exception as error:  # a read-only store, a refusing server: the report is not replaced
         raise BenchError(
             f"cannot log the dataset run of {name} to the MLflow tracking store "

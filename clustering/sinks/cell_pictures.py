@@ -5,11 +5,9 @@ import logging
 
 from clustering.artifacts import grids, pictures
 from clustering.study.events import CellEvent, StudyCallback
-from clustering.tracking import Tracker
+from clustering.tracking import PICTURES_FOLDER, PICTURES_TAG, Tracker
 
 logger = logging.getLogger(__name__)
-
-PICTURES_TAG = "pictures.trial_number"  # on the cell run: the trial its pictures/ show
 
 
 class CellPictures(StudyCallback):
@@ -23,14 +21,13 @@ class CellPictures(StudyCallback):
         best = event.best
         if event.status != "FINISHED" or best is None:
             return
-        tags = self.tracker.client.get_run(event.cell_run_id).data.tags
-        if tags.get(PICTURES_TAG) == str(best.number):
+        if self.tracker.tags(event.cell_run_id).get(PICTURES_TAG) == str(best.number):
             return
         spec = event.spec
         try:
             drawn = pictures.draw(event.cell_data, spec, spec.params_of_trial(best), event.cache)
             for name, figure in drawn.items():
-                self.tracker.log_figure(event.cell_run_id, figure, name, "pictures")
+                self.tracker.log_figure(event.cell_run_id, figure, name, PICTURES_FOLDER)
                 grids.close(figure)
         except Exception as error:
             logger.warning(

@@ -7,7 +7,14 @@ import logging
 from optuna.trial import TrialState
 
 from clustering.study.events import CellEvent, StudyCallback, TrialEvent, TrialLost
-from clustering.tracking import WORKER_TAG, Tracker
+from clustering.tracking import (
+    ERROR_TAG,
+    N_CLUSTERS_PARAM,
+    STATE_TAG,
+    TRIAL_NUMBER_TAG,
+    WORKER_TAG,
+    Tracker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +37,7 @@ class TrialRuns(StudyCallback):
             cell.cell_run_id,
             cell.spec.study_name,
             trial.number,
-            {**trial.params, "n_clusters": event.params["clusterer"]["n_clusters"]},
+            {**trial.params, N_CLUSTERS_PARAM: event.params["clusterer"]["n_clusters"]},
             tags={WORKER_TAG: cell.worker} if cell.worker else None,
         )
         self.run_ids[cell.spec.study_name, trial.number] = run_id
@@ -51,11 +58,11 @@ class TrialRuns(StudyCallback):
         if event.scores is not None:
             self.tracker.log(run_id, metrics=event.scores, tags=event.tags)
         if event.error is None:
-            self.tracker.log(run_id, tags={"optuna.state": "COMPLETE"})
+            self.tracker.log(run_id, tags={STATE_TAG: "COMPLETE"})
             self.tracker.finish(run_id, "FINISHED")
             return
         reason = f"{type(event.error).__name__}: {event.error}".strip()
-        self.tracker.log(run_id, tags={"optuna.state": "FAIL", "error": reason})
+        self.tracker.log(run_id, tags={STATE_TAG: "FAIL", ERROR_TAG: reason})
         self.tracker.finish(run_id, "KILLED" if event.interrupted else "FAILED")
 
     def on_trial_lost(self, event: TrialLost) -> None:
@@ -82,7 +89,7 @@ class TrialRuns(StudyCallback):
         study = event.study
         states = {trial.number: trial.state for trial in study.get_trials(deepcopy=False)}
         for run in self.tracker.trial_runs(event.experiment_id, study.study_name):
-            number = int(run.data.tags.get("optuna.trial_number", -1))
+            number = int(run.data.tags.get(TRIAL_NUMBER_TAG, -1))
             if states.get(number) == TrialState.FAIL and run.info.status in ("RUNNING", "FINISHED"):
                 self.tracker.mark_lost(
                     run.info.run_id,

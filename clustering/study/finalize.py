@@ -18,7 +18,7 @@ from clustering.study.cell import (
 )
 from clustering.study.events import CellEvent, StudyCallback, TrialLost
 from clustering.study.storage import fail_stale_trials, storage_lock
-from clustering.tracking import PARETO_TAG, Tracker
+from clustering.tracking import EXPERIMENT_TAG, PARETO_TAG, Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -41,46 +41,11 @@ def prepare_cell(
     study = open_study(spec, storage, trials)
     cell_run_id = tracker.reopen_run(study.user_attrs.get(CELL_RUN_ATTR))
     if cell_run_id is None:
-        cell_run_id = open_cell_run(cell_data, spec, tracker, experiment_id, parent_run_id)
+        cell_run_id = tracker.open_cell_run(experiment_id, spec, parent_run_id)
+        tracker.log_dataset(cell_run_id, cell_data.description())
         study.set_user_attr(CELL_RUN_ATTR, cell_run_id)
-    experiment_id = tracker.client.get_run(cell_run_id).info.experiment_id
+    experiment_id = tracker.experiment_of(cell_run_id)
     return CellEvent(cell_data, spec, study, experiment_id, cell_run_id)
-
-
-def open_cell_run(
-    cell_data: CellData, spec: CellSpec, tracker: Tracker, experiment_id: str, parent_run_id
-) -> str:
-    cell = spec
-    params = {
-        "dataset": cell.dataset,
-        "extractor": cell.extractor,
-        "reducer": cell.reducer,
-        "clusterer": cell.clusterer,
-        "objective": cell.objective,
-        "seed": cell.seed,
-        "n_clusters": ",".join(map(str, cell.n_clusters)),
-        **{f"preprocessing.{key}": value for key, value in cell.preprocessing.items()},
-    }
-    tags = {
-        "dataset": cell.dataset,
-        "extractor": cell.extractor,
-        "reducer": cell.reducer,
-        "clusterer": cell.clusterer,
-        "objective": cell.objective,
-        "study_name": cell.study_name,
-        "seed": cell.seed,
-        "dataset_digest": cell.digest,
-    }
-    run_id = tracker.open_cell_run(
-        experiment_id,
-        cell.study_name,
-        cell.label,
-        params,
-        tags,
-        parent_run_id,
-    )
-    tracker.log_dataset(run_id, cell_data.description())
-    return run_id
 
 
 def stale_trial_handler(callbacks: StudyCallback):
@@ -186,10 +151,9 @@ def _nests(tracker: Tracker, parent_run_id: str, experiment_id: str, cell: CellS
     """Whether the cell runs can nest under `parent_run_id` (the run `mlflow run` opened): only
     in the dataset's own experiment, where the README sends users; else they go there unnested
     and the parent run is tagged with where they went."""
-    parent_experiment = tracker.client.get_run(parent_run_id).info.experiment_id
-    if parent_experiment == experiment_id:
+    if tracker.experiment_of(parent_run_id) == experiment_id:
         return True
-    tracker.log(parent_run_id, tags={"clustering_bench.experiment": cell.dataset})
+    tracker.log(parent_run_id, tags={EXPERIMENT_TAG: cell.dataset})
     logger.warning(
         "run %s is in another experiment than %r: its cell runs go to %r, not nested; pass "
         "--experiment-name %s to `mlflow run` to nest them",

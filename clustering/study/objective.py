@@ -9,6 +9,12 @@ import optuna
 from clustering import pipeline
 from clustering.model import fitted
 from clustering.study.events import CellEvent, StudyCallback, TrialEvent
+from clustering.tracking import (
+    EMBEDDING_CACHE_TAG,
+    FEATURE_CACHE_TAG,
+    SAMPLE_SEED_TAG,
+    SAMPLE_SIZE_TAG,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +61,8 @@ class Objective:
         fitted.keep_clusterer(cache, reduction, spec, params, clustering.clusterer)
         event.scores, event.tags = _trial_scores(clustering.scores, extraction, reduction)
         if spec.metric_sample_size is not None:
-            event.tags["metric_sample_size"] = spec.metric_sample_size
-            event.tags["metric_random_state"] = spec.seed
+            event.tags[SAMPLE_SIZE_TAG] = spec.metric_sample_size
+            event.tags[SAMPLE_SEED_TAG] = spec.seed
         values = [event.scores[name] for name in spec.objectives]
         for name, value in zip(spec.objectives, values, strict=True):
             if not np.isfinite(value):
@@ -79,8 +85,8 @@ def _trial_scores(scores: dict, extraction, reduction) -> tuple[dict, dict]:
     scores["n_features"] = float(extraction.features.shape[1])
     scores["n_components"] = float(reduction.embedding.shape[1])
     tags = {
-        "feature_cache": "hit" if extraction.cache_hit else "miss",
-        "embedding_cache": "hit" if reduction.cache_hit else "miss",
+        FEATURE_CACHE_TAG: "hit" if extraction.cache_hit else "miss",
+        EMBEDDING_CACHE_TAG: "hit" if reduction.cache_hit else "miss",
     }
     return scores, tags
 

@@ -51,7 +51,7 @@ class Services:
             storage = redact(self.config.storage)
             return f"the Optuna storage {storage} is unreachable: {first_line(error)}"
         try:
-            self.tracker.client.search_experiments(max_results=1)
+            self.tracker.probe()
         except Exception as error:
             uri = redact(self.config.tracking_uri)
             return f"the MLflow tracking store {uri} is unreachable: {first_line(error)}"
