@@ -233,23 +233,40 @@ def command_run(args) -> int:
     config = config_from_args(args).validate()
     parent_run_id = os.environ.get("MLFLOW_RUN_ID")
     from clustering.sinks import run_sinks
-    from clustering.study.loop import run
+    from clustering.study.driver import run
 
-    worker_args = ("--quiet",) if args.quiet else ()
-    summaries = run(config, run_sinks(config.tracking_uri), parent_run_id, worker_args)
+    entry = functools.partial(worker_process, quiet=args.quiet)
+    summaries = run(config, run_sinks(config.tracking_uri), parent_run_id, entry)
     _print_summaries(args, config, summaries)
     return 0
 
 
 def command_worker(args) -> int:
-    from clustering.sinks import run_sinks
-    from clustering.study.loop import work
-
     config = config_from_args(args).validate()
-    parent_run_id = os.environ.get("MLFLOW_RUN_ID")
-    summaries = work(config, run_sinks(config.tracking_uri), parent_run_id)
+    summaries = _work(config, os.environ.get("MLFLOW_RUN_ID"))
     _print_summaries(args, config, summaries)
     return 0
+
+
+def _work(config: RunConfig, parent_run_id: str | None):
+    from clustering.sinks import run_sinks
+    from clustering.study.driver import work
+
+    return work(config, run_sinks(config.tracking_uri), parent_run_id)
+
+
+def worker_process(config: RunConfig, parent_run_id: str | None, quiet: bool = False) -> None:
+    """One of the processes `run --workers N` starts: what `worker` does with `config` (logs
+    on stderr with the process id, the same signals and one-line errors), its standard output
+    discarded (the run prints the summary); exits with `worker`'s code."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    configure_logging(quiet, worker=True)
+
+    def take_trials() -> int:
+        _work(config, parent_run_id)
+        return 0
+
+    sys.exit(guarded(take_trials))
 
 
 def _print_summaries(args, config, summaries) -> None:
@@ -406,12 +423,18 @@ def _signals_interrupt():
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet, worker=args.command == "worker")
+    return guarded(functools.partial(COMMANDS[args.command], args))
+
+
+def guarded(command) -> int:
+    """`command()`'s exit code; a BenchError is one line on stderr and EXIT_USAGE, an interrupt
+    (Ctrl-C, SIGTERM) a line saying so and 128 + the signal."""
     try:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with _signals_interrupt():
-            return COMMANDS[args.command](args)
+            return command()
     except BenchError as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"clustering-bench: error: {message}", file=sys.stderr)

@@ -1,20 +1,11 @@
-"""The one trial loop, for one process or many: admit a trial under the storage's lock, run
-it, tell Optuna, and let the last process out finalize the cell.
-
-`run` prepares every cell (study, experiment, cell run; under the lock), then takes the trials
-itself (`--workers 1`, the default) or starts N `worker` processes with the same options; a
-`worker` on any machine joins the same studies. Admission under the lock keeps a study at exactly
-`--trials` complete trials however many processes take part. A running trial records a heartbeat;
-one silent for the grace period (its process was killed or lost) is failed by the next process
-that looks, its MLflow run marked FAILED and the trial queued again. An unreachable store is
-retried with backoff, then the process stops with a one-line reason.
-"""
+"""The trial loop of one cell in one process, split as Optuna splits its own: admit a trial
+under the storage's lock (or wait for other workers' trials), run it with its heartbeat, tell
+Optuna, recover from an outage; the last process out finalizes the cell. `closing_on_interrupt`
+ends the cells of a process that is leaving on an error or Ctrl-C / SIGTERM."""
 
 import contextlib
 import dataclasses
 import logging
-import os
-import socket
 import threading
 import time
 import warnings
@@ -22,14 +13,11 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 
-from clustering.cache import FeatureCache
-from clustering.config import RunConfig
 from clustering.errors import first_line
-from clustering.study.cell import CellSummary, count_states, load_data, specs
+from clustering.study.cell import CellSummary, count_states
 from clustering.study.events import CellEvent, TrialLost
-from clustering.study.finalize import finalize, prepare
+from clustering.study.finalize import finalize
 from clustering.study.objective import Objective
-from clustering.study.processes import run_processes
 from clustering.study.services import Backoff, Services
 from clustering.study.storage import fail_stale_trials, storage_lock
 
@@ -39,88 +27,106 @@ MAX_POLL_SECONDS = 5.0
 _DONE = object()
 
 
-def run(
-    config: RunConfig, callbacks=(), parent_run_id: str | None = None, worker_args: tuple = ()
-) -> list[CellSummary]:
-    """`run`: prepare every cell, take the trials here (one worker) or in `config.workers`
-    worker processes, then finalize each cell, telling `callbacks` (StudyCallback sinks) what
-    happens. Returns one summary per cell."""
-    if config.workers == 1:
-        return work(config, callbacks, parent_run_id, reseed=False)
-    return run_processes(config, callbacks, parent_run_id, worker_args)
-
-
-def work(
-    config: RunConfig, callbacks=(), parent_run_id: str | None = None, reseed: bool = True
-) -> list[CellSummary]:
-    """Join (or start) the config's studies and take their trials, cell by cell. `reseed`:
-    draw from a fresh sampler seed (else every worker proposes the same configurations)."""
-    cache = FeatureCache(config.cache_dir) if config.use_cache else None
-    cell_data = load_data(config, cache)
-    services = Services.connect(config, callbacks)
-    prepared = prepare(cell_data, specs(config, cell_data), services, parent_run_id)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    summaries = []
-    for index, cell in enumerate(prepared, start=1):
-        logger.info("cell %d/%d: %s", index, len(prepared), cell.spec.label)
-        if reseed:
-            cell.study.sampler.reseed_rng()
-        cell = dataclasses.replace(cell, worker=worker, cache=cache)
-        summaries.append(work_cell(cell, services))
-    return summaries
+@contextlib.contextmanager
+def closing_on_interrupt(cells: list[CellEvent], services: Services, started: float):
+    """On an exception in the block: each cell ends KILLED (Ctrl-C or SIGTERM) or FAILED (any
+    other error); on an interrupt, a worker's own open runs are closed first (the callbacks'
+    `on_cell_interrupted`) and the error says so. Cleanup errors are suppressed; the exception
+    goes on."""
+    try:
+        yield
+    except BaseException as error:
+        interrupted = isinstance(error, KeyboardInterrupt)
+        for cell in cells:
+            if interrupted and cell.worker is not None:
+                error.during = f"cell {cell.spec.label}; its open runs were closed as KILLED"
+                with contextlib.suppress(Exception):
+                    services.callbacks.on_cell_interrupted(cell)
+            with contextlib.suppress(Exception):
+                status = "KILLED" if interrupted else "FAILED"
+                finalize(dataclasses.replace(cell, status=status), services, _since(started))
+        raise
 
 
 def work_cell(cell: CellEvent, services: Services) -> CellSummary:
     """Take trials of one study until it has `trials` done, this worker's own failures reach
-    `trials`, or a store stays unreachable (BenchError). Ctrl-C or SIGTERM fails the current
-    trial, closes its run and propagates.
-    The admit -> run -> tell loop with its retry and interrupt paths, which share its state."""
-    config, spec, study, worker = services.config, cell.spec, cell.study, cell.worker
+    `trials`, or a store stays unreachable (BenchError), then finalize it. Ctrl-C or SIGTERM
+    fails the current trial, closes its run and propagates."""
+    started = time.perf_counter()
+    logger.info("worker %s on %s (%s)", cell.worker, cell.spec.label, cell.study.study_name)
+    with closing_on_interrupt([cell], services, started):
+        _take_trials(cell, services)
+    return finalize(cell, services, _since(started))
+
+
+def _take_trials(cell: CellEvent, services: Services) -> None:
+    """The admit -> run -> recover loop."""
+    config = services.config
     objective = Objective(cell, services.callbacks)
     backoff = Backoff(config.retries)
-    poll = min(MAX_POLL_SECONDS, config.heartbeat_interval)
-    started = time.perf_counter()
-    failures, waiting = 0, False
-    logger.info("worker %s on %s (%s)", worker, spec.label, study.study_name)
+    waiting = _Waiting(min(MAX_POLL_SECONDS, config.heartbeat_interval))
+    failures = 0
+    while failures < config.trials:
+        trial = _next_trial(cell, services, backoff, waiting)
+        if trial is _DONE:
+            return
+        if trial is not None:
+            state = _run_trial(cell.study, trial, objective, services, backoff)
+            failures += _recover(state, services, backoff)
+    logger.warning("%d trials failed in this worker; it stops", failures)
+
+
+def _next_trial(cell: CellEvent, services: Services, backoff: Backoff, waiting: "_Waiting"):
+    """A trial to run, _DONE when the study is complete, or None to look again: after a wait
+    for the running trials of other workers, or after a retry wait when the store failed."""
+    config = services.config
     try:
-        while failures < config.trials:
-            try:
-                trial = _admit(study, spec, services.storage, config.trials, worker)
-            except Exception as error:
-                backoff.wait(services.reason(error))
-                continue
-            if trial is _DONE:
-                break
-            if trial is None:
-                if not waiting:
-                    logger.info("waiting for the running trials of other workers")
-                waiting = True
-                time.sleep(poll)
-                continue
-            waiting = False
-            state = _run_trial(study, trial, objective, services, backoff)
-            if state != TrialState.FAIL:
-                backoff.reset()
-                continue
-            outage = services.outage()
-            if not outage:
-                failures += 1  # the trial's own failure
-            while outage:  # no new trial until both stores answer again
-                backoff.wait(outage)
-                outage = services.outage()
-        else:
-            logger.warning("%d trials failed in this worker; it stops", failures)
-    except BaseException as error:
-        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        if status == "KILLED":
-            error.during = f"cell {spec.label}; its open runs were closed as KILLED"
-            with contextlib.suppress(Exception):
-                services.callbacks.on_cell_interrupted(cell)
-        with contextlib.suppress(Exception):
-            end = dataclasses.replace(cell, status=status)
-            finalize(end, services, time.perf_counter() - started)
-        raise
-    return finalize(cell, services, time.perf_counter() - started)
+        trial = _admit(cell.study, cell.spec, services.storage, config.trials, cell.worker)
+    except Exception as error:
+        backoff.wait(services.reason(error))
+        return None
+    if trial is None:
+        waiting.wait()
+    elif trial is not _DONE:
+        waiting.over()
+    return trial
+
+
+def _recover(state: TrialState, services: Services, backoff: Backoff) -> int:
+    """After a trial: 0 when it did not fail (the backoff starts again), 1 when it failed on
+    its own, 0 when an outage failed it, once both stores answer again (no new trial before)."""
+    if state != TrialState.FAIL:
+        backoff.reset()
+        return 0
+    outage = services.outage()
+    if not outage:
+        return 1
+    while outage:
+        backoff.wait(outage)
+        outage = services.outage()
+    return 0
+
+
+class _Waiting:
+    """Sleeps `poll` seconds while other workers' trials may complete the study; says so once
+    per stretch of waiting."""
+
+    def __init__(self, poll: float):
+        self.poll = poll
+        self.waiting = False
+
+    def wait(self) -> None:
+        if not self.waiting:
+            logger.info("waiting for the running trials of other workers")
+        self.waiting = True
+        time.sleep(self.poll)
+
+    def over(self) -> None:
+        self.waiting = False
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
 
 
 def _admit(study: optuna.Study, spec, storage, trials: int, worker: str):
