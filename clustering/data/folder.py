@@ -17,8 +17,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 def read_image_folder(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """One subfolder per class of PNG/JPEG files -> images (n, h, w, c) uint8, labels (n,) int64,
     class names (sorted subfolder names). Gray images give c = 1; any colour image makes all RGB."""
-    from PIL import Image, UnidentifiedImageError
-
     source = f"folder:{path}"
     if not path.is_dir():
         raise BenchError(f"{source}: folder {path} not found; pass a folder of class subfolders")
@@ -29,24 +27,8 @@ def read_image_folder(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         )
     pictures, labels, first = [], [], None
     for label, class_dir in enumerate(class_dirs):
-        files = sorted(
-            p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
-        if not files:
-            raise BenchError(
-                f"{source}: class folder {class_dir} holds no PNG or JPEG files; add images or "
-                "remove it"
-            )
-        for file in files:
-            try:
-                with Image.open(file) as img:
-                    img.load()
-                    gray = img.mode in ("1", "L", "LA", "I", "I;16", "F")
-                    pixels = np.asarray(img.convert("L" if gray else "RGB"))
-            except (UnidentifiedImageError, OSError) as exc:
-                raise BenchError(
-                    f"{source}: cannot read image {file} ({exc}); remove or fix it"
-                ) from None
+        for file in _class_files(class_dir, source):
+            pixels = _read_pixels(file, source)
             if first is None:
                 first = (file, pixels.shape[:2])
             elif pixels.shape[:2] != first[1]:
@@ -63,6 +45,33 @@ def read_image_folder(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         images = images[..., np.newaxis]
     logger.info("read %s: %d images in %d classes", path, len(images), len(class_dirs))
     return images, np.asarray(labels, dtype=np.int64), [d.name for d in class_dirs]
+
+
+def _class_files(class_dir: Path, source: str) -> list[Path]:
+    """The class folder's PNG and JPEG files, sorted; BenchError when it holds none."""
+    files = sorted(
+        p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise BenchError(
+            f"{source}: class folder {class_dir} holds no PNG or JPEG files; add images or "
+            "remove it"
+        )
+    return files
+
+
+def _read_pixels(file: Path, source: str) -> np.ndarray:
+    """One image file's pixels, (h, w) for a gray mode, else (h, w, 3) RGB; BenchError naming
+    the file when PIL cannot read it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as img:
+            img.load()
+            gray = img.mode in ("1", "L", "LA", "I", "I;16", "F")
+            return np.asarray(img.convert("L" if gray else "RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise BenchError(f"{source}: cannot read image {file} ({exc}); remove or fix it") from None
 
 
 def load_folder(argument: str, data_dir, split: str) -> Loaded:

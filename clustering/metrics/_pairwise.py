@@ -119,19 +119,12 @@ def _pass(Xs, Xt, bounds, silhouette, dunn, chunk, threads, progress) -> ScanRes
     """All tiles of Xt (Xs itself, or a centred float32 copy for Dunn screening); None when float32
     screening had to drop near-ties, so the exact extreme is not certain.
     The tile loop and its per-tile bookkeeping in one place: the kernel's hot path."""
-    n, d = Xt.shape
+    n = len(Xt)
     counts = np.diff(bounds)
     k = len(counts)
     # Symmetric mode keeps (n, k) sums; with very many clusters each row block is done on its own.
     symmetric = not silhouette or n * k * 8 <= _ACCUMULATOR_BYTES
-    low = high = None
-    if dunn:
-        # Twice the worst-case rounding of a Gram-trick value (x rounding, dot product, sums): any
-        # pair within `band` of the extreme tile value may be the exact extreme.
-        slack = 2 if Xt.dtype == np.float64 else 16
-        largest = 0.5 * float(np.einsum("ij,ij->i", Xt, Xt, dtype=np.float64).max())
-        band = 8.0 * (d + slack) * float(np.finfo(Xt.dtype).eps) * largest
-        low, high = _Extreme(+1, band), _Extreme(-1, band)
+    low, high = _extremes(Xt) if dunn else (None, None)
     work = _Tiles(Xt, bounds, chunk, silhouette, symmetric, low, high)
     n_blocks = len(work.blocks)
     tiles = [(i, j) for i in range(n_blocks) for j in range(i if symmetric else 0, n_blocks)]
@@ -164,13 +157,27 @@ def _pass(Xs, Xt, bounds, silhouette, dunn, chunk, threads, progress) -> ScanRes
     if silhouette:
         finish(current)
     logger.debug("scanned n=%d k=%d: %d %s tiles of %d rows", n, k, len(tiles), Xt.dtype, chunk)
-    if dunn and Xt.dtype != np.float64 and (low.truncated or high.truncated):
+    return _scan_result(Xs, Xt, sil, low, high)
+
+
+def _extremes(Xt: np.ndarray) -> tuple[_Extreme, _Extreme]:
+    """The smallest-between and largest-within trackers of a Dunn scan of Xt (n, d). Twice the
+    worst-case rounding of a Gram-trick value (x rounding, dot product, sums): any pair within
+    `band` of the extreme tile value may be the exact extreme."""
+    slack = 2 if Xt.dtype == np.float64 else 16
+    largest = 0.5 * float(np.einsum("ij,ij->i", Xt, Xt, dtype=np.float64).max())
+    band = 8.0 * (Xt.shape[1] + slack) * float(np.finfo(Xt.dtype).eps) * largest
+    return _Extreme(+1, band), _Extreme(-1, band)
+
+
+def _scan_result(Xs, Xt, sil, low, high) -> ScanResult | None:
+    """The scan's result (Dunn's extremes exact in Xs when tracked, i.e. `low` not None); None
+    when a float32 screen dropped near-ties."""
+    if low is None:
+        return ScanResult(silhouette=sil, min_between=None, max_within=None)
+    if Xt.dtype != np.float64 and (low.truncated or high.truncated):
         return None
-    return ScanResult(
-        silhouette=sil,
-        min_between=low.exact(Xs) if dunn else None,
-        max_within=high.exact(Xs) if dunn else None,
-    )
+    return ScanResult(silhouette=sil, min_between=low.exact(Xs), max_within=high.exact(Xs))
 
 
 @contextmanager

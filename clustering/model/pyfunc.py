@@ -84,6 +84,23 @@ def check_images(model_input, image_shape: tuple, dataset: str) -> np.ndarray:
     and the fix for anything else (a table, non-numbers, a wrong shape, NaN, fractions, values
     off 0..255). Whole numbers of any dtype are taken, as are JSON numbers (an object array)."""
     expected = f"(n, {', '.join(map(str, image_shape))}) uint8 images as {dataset} stores them"
+    images = _numeric_array(model_input, expected)
+    if images.ndim == len(image_shape) and image_shape[-1] == 1:
+        images = images[..., np.newaxis]
+    if images.shape[1:] != image_shape or images.ndim != len(image_shape) + 1:
+        _invalid(f"got images of shape {images.shape}; send {expected}")
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype.kind == "f":
+        _whole(images, expected)
+    if images.size and (images.min() < 0 or images.max() > 255):
+        _invalid(f"got pixel values in [{images.min():g}, {images.max():g}]; send {expected}")
+    return images.astype(np.uint8)
+
+
+def _numeric_array(model_input, expected: str) -> np.ndarray:
+    """The input (a tensor, a one-entry dict of one, JSON lists) as an array of numbers of any
+    shape; MlflowException for a table, ragged lists or values that are not numbers."""
     if isinstance(model_input, dict) and len(model_input) == 1:
         model_input = next(iter(model_input.values()))
     if isinstance(model_input, pd.DataFrame):
@@ -96,17 +113,7 @@ def check_images(model_input, image_shape: tuple, dataset: str) -> np.ndarray:
         images = _numbers(images, expected)
     if images.dtype.kind not in "biuf":
         _invalid(f"got {images.dtype} values; send {expected}")
-    if images.ndim == len(image_shape) and image_shape[-1] == 1:
-        images = images[..., np.newaxis]
-    if images.shape[1:] != image_shape or images.ndim != len(image_shape) + 1:
-        _invalid(f"got images of shape {images.shape}; send {expected}")
-    if images.dtype == np.uint8:
-        return images
-    if images.dtype.kind == "f":
-        _whole(images, expected)
-    if images.size and (images.min() < 0 or images.max() > 255):
-        _invalid(f"got pixel values in [{images.min():g}, {images.max():g}]; send {expected}")
-    return images.astype(np.uint8)
+    return images
 
 
 def _numbers(images: np.ndarray, expected: str) -> np.ndarray:
