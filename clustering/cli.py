@@ -91,6 +91,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument(
+        "--repeats",
+        type=int,
+        help="once a cell's study ends, re-run its best configuration with this many seeds "
+        "(seed, seed + 1, ...; default 0: none)",
+    )
+    parser.add_argument(
         "--tracking-uri",
         help="MLflow tracking URI (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
     )
@@ -214,6 +220,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         "search": args.search,
         "n_clusters": args.n_clusters,
         "seed": args.seed,
+        "repeats": args.repeats,
         "tracking_uri": args.tracking_uri,
         "storage": args.storage,
         "cache_dir": args.cache_dir,
@@ -236,7 +243,7 @@ def command_run(args) -> int:
     from clustering.study.driver import run
 
     entry = functools.partial(worker_process, quiet=args.quiet)
-    summaries = run(config, run_sinks(config.tracking_uri), parent_run_id, entry)
+    summaries = run(config, run_sinks(config), parent_run_id, entry)
     _print_summaries(args, config, summaries)
     return 0
 
@@ -252,7 +259,7 @@ def _work(config: RunConfig, parent_run_id: str | None):
     from clustering.sinks import run_sinks
     from clustering.study.driver import work
 
-    return work(config, run_sinks(config.tracking_uri), parent_run_id)
+    return work(config, run_sinks(config), parent_run_id)
 
 
 def worker_process(config: RunConfig, parent_run_id: str | None, quiet: bool = False) -> None:

@@ -42,6 +42,7 @@ class RunConfig:
     search: list[str] = field(default_factory=lambda: list(STAGES))
     n_clusters: list[int] | None = None
     seed: int = 0
+    repeats: int = 0  # re-runs of each cell's best configuration with seeds seed, seed + 1, ...
     tracking_uri: str | None = None
     storage: str | None = None
     cache_dir: str = ".feature-cache"
@@ -137,6 +138,8 @@ class RunConfig:
             )
         if self.retries < 0:
             raise BenchError(f"--retries must be 0 or more, got {self.retries}")
+        if self.repeats < 0:
+            raise BenchError(f"--repeats must be 0 or more, got {self.repeats}")
         if self.workers > 1 and self.storage.startswith("sqlite"):
             raise BenchError(
                 f"--workers {self.workers} needs a storage that several processes share, not "

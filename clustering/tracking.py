@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # every run
 ROLE_TAG = "clustering_bench.role"  # what a run is: one of the roles below
-CELL_ROLE, TRIAL_ROLE, DATASET_ROLE = "cell", "trial", "dataset"
+CELL_ROLE, TRIAL_ROLE, DATASET_ROLE, REPEAT_ROLE = "cell", "trial", "dataset", "repeat"
 STUDY_TAG = "clustering_bench.study"  # the Optuna study of a cell or trial run
 PARENT_TAG = MLFLOW_PARENT_RUN_ID  # a trial run's cell run (a cell run's `mlflow run` run)
 RUN_NAME_TAG = MLFLOW_RUN_NAME
@@ -48,6 +48,9 @@ PICTURES_FOLDER = "pictures"  # the artifact folder of a cell run holding its pi
 MODEL_TAG = "model.trial_number"  # the trial its logged model is
 MODEL_URI_TAG = "model.uri"
 EXPERIMENT_TAG = "clustering_bench.experiment"  # on a parent run: where its cell runs went
+REPEATS_TAG = "repeats.trial_number"  # the trial its repeats re-ran
+REPEAT_SEED_TAG = "repeat.seed"  # on a repeat run: the seed of every stage
+REPEAT_SUFFIXES = ("mean", "std", "min", "max")  # <metric>_<suffix> on a cell run with repeats
 # a trial run
 TRIAL_NUMBER_TAG = "optuna.trial_number"
 STATE_TAG = "optuna.state"  # COMPLETE or FAIL
@@ -184,6 +187,21 @@ class Tracker:
             interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
             self.finish(run.info.run_id, "KILLED" if interrupted else "FAILED")
             raise
+        return run.info.run_id
+
+    def start_repeat_run(self, cell_run_id: str, study_name: str, seed: int, params: dict) -> str:
+        """A run for the repeat with `seed` of the cell's best configuration, nested under the
+        cell run (in its experiment), with the configuration's `params`."""
+        tags = {
+            ROLE_TAG: REPEAT_ROLE,
+            STUDY_TAG: study_name,
+            PARENT_TAG: cell_run_id,
+            RUN_NAME_TAG: f"repeat-seed-{seed}",
+            REPEAT_SEED_TAG: str(seed),
+        }
+        experiment_id = self.experiment_of(cell_run_id)
+        run = self.client.create_run(experiment_id, tags=tags, run_name=tags[RUN_NAME_TAG])
+        self.log(run.info.run_id, params=params)
         return run.info.run_id
 
     def log(

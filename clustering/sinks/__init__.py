@@ -4,14 +4,19 @@ progress lines, the cell's pictures and the cell's model, in the order they are 
 from clustering.sinks.cell_model import CellModel
 from clustering.sinks.cell_pictures import CellPictures
 from clustering.sinks.progress import ProgressLines
+from clustering.sinks.repeats import Repeats
 from clustering.sinks.trial_runs import TrialRuns
 from clustering.tracking import Tracker
 
 
-def run_sinks(tracking_uri: str) -> list:
-    """The sinks of `clustering-bench run` and `worker`, writing to `tracking_uri`."""
-    tracker = Tracker(tracking_uri)
-    return [TrialRuns(tracker), ProgressLines(), CellPictures(tracker), CellModel(tracker)]
+def run_sinks(config) -> list:
+    """The sinks of `clustering-bench run` and `worker` for `config` (a validated RunConfig),
+    writing to its tracking store; Repeats when it asks for repeats."""
+    tracker = Tracker(config.tracking_uri)
+    sinks = [TrialRuns(tracker), ProgressLines(), CellPictures(tracker), CellModel(tracker)]
+    if config.repeats:
+        sinks.append(Repeats(tracker, config.repeats))
+    return sinks
 
 
-__all__ = ["CellModel", "CellPictures", "ProgressLines", "TrialRuns", "run_sinks"]
+__all__ = ["CellModel", "CellPictures", "ProgressLines", "Repeats", "TrialRuns", "run_sinks"]

@@ -59,7 +59,7 @@ class Objective:
             cell_data, spec, params, reduction.embedding, _metric_progress(event.label)
         )
         fitted.keep_clusterer(cache, reduction, spec, params, clustering.clusterer)
-        event.scores, event.tags = _trial_scores(clustering.scores, extraction, reduction)
+        event.scores, event.tags = trial_scores(clustering.scores, extraction, reduction)
         if spec.metric_sample_size is not None:
             event.tags[SAMPLE_SIZE_TAG] = spec.metric_sample_size
             event.tags[SAMPLE_SEED_TAG] = spec.seed
@@ -70,7 +70,7 @@ class Objective:
         return float(values[0]) if len(values) == 1 else [float(value) for value in values]
 
 
-def _trial_scores(scores: dict, extraction, reduction) -> tuple[dict, dict]:
+def trial_scores(scores: dict, extraction, reduction) -> tuple[dict, dict]:
     """The clustering's scores plus each stage's seconds and sizes, and the cache tags. The
     training time of features and embedding counts even when the cache served them, so cells
     compare fairly; the seconds the cache saved are logged on every trial (0 on a miss)."""

@@ -1,0 +1,40 @@
+"""`run --repeats N`: the best configuration re-run with N seeds, each a run nested under the
+cell run, and the cell run's mean, std, min and max equal to NumPy's on the repeats' values."""
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from clustering.cli import main
+from clustering.tracking import REPEAT_ROLE, REPEAT_SEED_TAG, ROLE_TAG
+
+pytestmark = pytest.mark.slow
+
+
+def test_repeats_are_nested_runs_whose_spread_the_cell_run_carries(tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["--quiet", "run", "--limit", "120", "--extractors", "raw", "--reducers", "pca"]
+    args += ["--clusterers", "kmeans", "--trials", "2", "--repeats", "3", "--seed", "4"]
+    args += ["--tracking-uri", store, "--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    client = MlflowClient(store)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (cell,) = client.search_runs(experiments, f"tags.`{ROLE_TAG}` = 'cell'")
+    repeats = client.search_runs(experiments, f"tags.`{ROLE_TAG}` = '{REPEAT_ROLE}'")
+    assert sorted(int(run.data.tags[REPEAT_SEED_TAG]) for run in repeats) == [4, 5, 6]
+    assert {run.data.tags["mlflow.parentRunId"] for run in repeats} == {cell.info.run_id}
+    assert all(run.info.status == "FINISHED" for run in repeats)
+    for name in ("hungarian_accuracy", "nmi", "asc"):
+        values = np.array([run.data.metrics[name] for run in repeats])
+        assert cell.data.metrics[f"{name}_mean"] == pytest.approx(values.mean())
+        assert cell.data.metrics[f"{name}_std"] == pytest.approx(values.std())
+        assert cell.data.metrics[f"{name}_min"] == values.min()
+        assert cell.data.metrics[f"{name}_max"] == values.max()
+    assert cell.data.metrics["repeats"] == 3
+    # the repeat with the study's own seed is the best trial again: the same seed, the same numbers
+    (same,) = [run for run in repeats if run.data.tags[REPEAT_SEED_TAG] == "4"]
+    accuracy = cell.data.metrics["hungarian_accuracy"]
+    assert same.data.metrics["hungarian_accuracy"] == accuracy
+    assert main(args) == 0  # resumed: nothing new, no second set of repeats
+    again = client.search_runs(experiments, f"tags.`{ROLE_TAG}` = '{REPEAT_ROLE}'")
+    assert len(again) == 3
