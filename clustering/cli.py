@@ -300,6 +300,9 @@ def command_report(args) -> int:
         print(written["markdown"], end="")
         print("\nChoosing without labels: the trial each criterion selects\n")
         print(written["selection_markdown"], end="")
+        if written["repeats_markdown"]:
+            print("\nRepeats: each cell's best configuration, mean ± std over the seeds\n")
+            print(written["repeats_markdown"], end="")
         print(
             f"\nwrote {written['csv']}, {written['markdown_path']}, {written['trials_csv']}, "
             f"{len(written['figures'])} figures, {len(written['pictures'])} cell pictures and "

@@ -2,6 +2,7 @@
 cell run, and the cell run's mean, std, min and max equal to NumPy's on the repeats' values."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -38,3 +39,13 @@ def test_repeats_are_nested_runs_whose_spread_the_cell_run_carries(tmp_path):
     assert main(args) == 0  # resumed: nothing new, no second set of repeats
     again = client.search_runs(experiments, f"tags.`{ROLE_TAG}` = '{REPEAT_ROLE}'")
     assert len(again) == 3
+    out = tmp_path / "report"
+    assert main(["--quiet", "report", "--tracking-uri", store, "--out", str(out)]) == 0
+    (row,) = pd.read_csv(out / "digits" / "repeats.csv").to_dict("records")
+    assert row["repeats"] == 3
+    assert row["hungarian_accuracy_mean"] == pytest.approx(
+        cell.data.metrics["hungarian_accuracy_mean"]
+    )
+    assert row["nmi_std"] == pytest.approx(cell.data.metrics["nmi_std"])
+    mean, std = cell.data.metrics["nmi_mean"], cell.data.metrics["nmi_std"]
+    assert f"{mean:.4f} ± {std:.4f}" in (out / "digits" / "repeats.md").read_text()

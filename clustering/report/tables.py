@@ -31,6 +31,7 @@ from clustering.tracking import (
     OBJECTIVE_TAG,
     PARENT_TAG,
     PARETO_TAG,
+    REPEAT_SUFFIXES,
     ROLE_TAG,
     STATE_TAG,
     TRIAL_NUMBER_TAG,
@@ -136,6 +137,11 @@ def comparison_table(tracking_uri: str, dataset: str) -> pd.DataFrame:
     table["best_params"] = [_best_params(run) for _, run in runs.iterrows()]
     table["best_trial"] = _metric(runs, "best_trial_number")
     table["pareto_trials"] = _tag(runs, PARETO_TAG)  # "0,3,5" on a multi-objective cell run
+    if "metrics.repeats" in runs:  # the spread over the repeats' seeds (run --repeats)
+        table["repeats"] = _metric(runs, "repeats")
+        for name in METRIC_COLUMNS:
+            for suffix in REPEAT_SUFFIXES:
+                table[f"{name}_{suffix}"] = _metric(runs, f"{name}_{suffix}")
     parts = cell_parts(table)
     table = table.drop_duplicates(subset=parts, keep="first")  # newest first: the latest run
     return table.sort_values(parts, ignore_index=True)

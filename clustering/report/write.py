@@ -27,6 +27,7 @@ from clustering.report.columns import (
     cell_parts,
     comparison_columns,
 )
+from clustering.report.repeats import repeats_markdown, repeats_table
 from clustering.report.sections import draw_figures, table_sections
 from clustering.report.selection import (
     by_accuracy_table,
@@ -67,6 +68,7 @@ def write_report(tracking_uri: str, dataset: str, out: str | Path = DEFAULT_OUT)
     with staged(folder) as stage:
         markdown = write_tables(tables, stage)
         trials.to_csv(stage / "trials.csv", index=False)
+        repeats = write_repeats(table, stage)
         sections = draw_figures(trials, table, stage)
         cells = cell_sections(tracking_uri, table, stage)
         shown = table_sections(*(frame for frame, _ in tables.values()))
@@ -94,6 +96,7 @@ def write_report(tracking_uri: str, dataset: str, out: str | Path = DEFAULT_OUT)
         **written_tables(folder, tables, markdown),
         "trials_csv": folder / "trials.csv",
         "trials": trials,
+        "repeats_markdown": repeats,
         "html": folder / "report.html",
         "figures": figure_paths,
         "pictures": pictures,
@@ -111,6 +114,18 @@ def build_tables(table: pd.DataFrame, trials: pd.DataFrame) -> dict:
         "selection": (selection_table(trials), selection_columns()),
         "comparison_by_accuracy": (by_accuracy_table(trials, table), by_accuracy_columns(parts)),
     }
+
+
+def write_repeats(table: pd.DataFrame, folder: Path) -> str | None:
+    """repeats.csv and repeats.md in `folder` when a cell of `table` (the comparison table) has
+    repeats; returns the Markdown, None (and nothing written) when none has."""
+    repeats = repeats_table(table)
+    if repeats.empty:
+        return None
+    repeats.to_csv(folder / "repeats.csv", index=False)
+    markdown = repeats_markdown(repeats)
+    (folder / "repeats.md").write_text(markdown)
+    return markdown
 
 
 def write_tables(tables: dict, folder: Path) -> dict[str, str]:
@@ -179,8 +194,8 @@ def staged(folder: Path):
     try:
         yield stage
         folder.mkdir(exist_ok=True)
-        for path in folder.glob("*.png"):
-            path.unlink()
+        for path in [*folder.glob("*.png"), folder / "repeats.csv", folder / "repeats.md"]:
+            path.unlink(missing_ok=True)
         shutil.rmtree(folder / "cells", ignore_errors=True)
         for path in stage.iterdir():
             os.replace(path, folder / path.name)
