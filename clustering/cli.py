@@ -25,12 +25,29 @@ MLFLOW_CLIENT_DEFAULTS = {  # environment defaults for the MLflow client (a user
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line on stderr and exit 2, like every other bad input;
+    the usage stays behind --help."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number such as 3, got {text!r}"
+        ) from None
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a comma list of integers such as 10,16,36, got {text!r}"
+            f"expected a comma list of whole numbers such as 10,16,36, got {text!r}"
         ) from None
 
 
@@ -47,7 +64,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-dir", help="folder holding the dataset's files")
     parser.add_argument("--split", choices=["test", "train", "all"])
-    parser.add_argument("--limit", type=int, help="class-stratified subset of N images")
+    parser.add_argument("--limit", type=_whole_number, help="class-stratified subset of N images")
     parser.add_argument("--color", action="store_true", default=None, help="keep RGB channels")
     parser.add_argument(
         "--extractors",
@@ -70,7 +87,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=_names,
         help="comma list or 'all' (default kmeans,gmm)",
     )
-    parser.add_argument("--trials", type=int, help="complete trials per cell (default 3)")
+    parser.add_argument("--trials", type=_whole_number, help="complete trials per cell (default 3)")
     parser.add_argument(
         "--objective",
         help=f"one of {', '.join(METRICS.objectives())}, or several label-free "
@@ -89,7 +106,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=_int_list,
         help="k, or a comma list to search over (default: number of classes)",
     )
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--seed", type=_whole_number, help="random seed (default 0)")
     parser.add_argument(
         "--tracking-uri",
         help="MLflow tracking URI (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
@@ -104,36 +121,36 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     parser.add_argument(
         "--metric-sample-size",
-        type=int,
+        type=_whole_number,
         help="estimate ASC and Dunn on a random sample of this many images",
     )
     parser.add_argument(
         "--heartbeat-interval",
-        type=int,
+        type=_whole_number,
         help="seconds between a running trial's heartbeats (default 60)",
     )
     parser.add_argument(
         "--grace-period",
-        type=int,
+        type=_whole_number,
         help="seconds without a heartbeat before a trial counts as lost and is "
         "run again (default 120)",
     )
     parser.add_argument(
         "--retries",
-        type=int,
+        type=_whole_number,
         help="retries, 2 s doubling, while a store is unreachable (default 5)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="clustering-bench",
         description="Benchmark image representations x reducers x clusterers with Optuna and "
         "MLflow.",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors")
     # the same flag after the subcommand; absent there, it keeps the value given before it
-    quiet = argparse.ArgumentParser(add_help=False)
+    quiet = OneLineParser(add_help=False)
     quiet.add_argument(
         "--quiet",
         "-q",
@@ -148,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument(
         "--workers",
-        type=int,
+        type=_whole_number,
         help="worker processes on this machine sharing one storage (default 1)",
     )
 
@@ -187,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--dataset", default="digits")
     predict.add_argument("--data-dir", help="folder holding the dataset's files")
     predict.add_argument("--split", choices=["test", "train", "all"], default="test")
-    predict.add_argument("--limit", type=int, help="class-stratified subset of N images")
-    predict.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
+    predict.add_argument("--limit", type=_whole_number, help="class-stratified subset of N images")
+    predict.add_argument("--seed", type=_whole_number, default=0, help="seed of the --limit subset")
     predict.add_argument("--out", default="labels.csv", help="CSV file (default labels.csv)")
     predict.add_argument("--tracking-uri")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from clustering.checks import check_seed
 from clustering.errors import BenchError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -70,6 +71,7 @@ class RunConfig:
             raise BenchError(f"unknown split {self.split!r}; choose from: {', '.join(SPLITS)}")
         if self.trials < 1:
             raise BenchError(f"--trials must be at least 1, got {self.trials}")
+        check_seed(self.seed, "--seed")
         if self.limit is not None and self.limit < 2:
             raise BenchError(f"--limit must be at least 2 images, got {self.limit}")
         if self.n_clusters is not None:

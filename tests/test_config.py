@@ -65,6 +65,8 @@ def test_yaml_suite_file_with_unknown_key_names_it(tmp_path):
         ({"trials": 0}, "--trials must be at least 1"),
         ({"n_clusters": [10, 1]}, "--n-clusters must be integers of at least 2"),
         ({"extractors": ["raw", "pca"]}, "unknown extractor 'pca'"),
+        ({"seed": -1}, "--seed must be a whole number from 0 to 4294967295, got -1"),
+        ({"seed": 2**32}, "--seed must be a whole number from 0 to 4294967295, got 4294967296"),
     ],
 )
 def test_invalid_fields_raise_with_the_fix(changes, message):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from clustering.checks import check_int, check_seed
 from clustering.data.dataset import SPLITS, Dataset, stratified_subset
 from clustering.errors import BenchError
 
@@ -128,8 +129,9 @@ def load(
     """
     if split not in SPLITS:
         raise BenchError(f"unknown split {split!r}; choose from: {', '.join(SPLITS)}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | np.integer)):
-        raise BenchError(f"limit must be a whole number of images, got {limit!r}")
+    if limit is not None:
+        check_int(limit, "limit", low=1)
+    check_seed(seed)
     source, argument = DATASETS.resolve(name)
     loaded = source.load(argument, data_dir, split)
     images, labels = loaded.images, loaded.labels
