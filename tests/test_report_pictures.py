@@ -58,6 +58,7 @@ def test_raw_centres_are_the_clusterer_centres_reshaped_to_images(digits):
     ]
 
 
+@pytest.mark.slow  # trains the autoencoder
 def test_cached_decoder_decodes_centres_like_the_fitted_autoencoder(digits, tmp_path):
     cell = cell_for(digits, "dense_ae")
     params = {"code_size": 8, "epochs": 2}

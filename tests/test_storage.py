@@ -20,8 +20,12 @@ from clustering.study.storage import (
     storage_lock,
 )
 
+# the PostgreSQL case starts a server: its marks sit on the parameter, because the fixture it
+# needs is asked for by name inside the fixture, where collection cannot see it
+POSTGRESQL = pytest.param("postgresql", marks=[pytest.mark.services, pytest.mark.slow])
 
-@pytest.fixture(params=["sqlite", "journal", "postgresql"])
+
+@pytest.fixture(params=["sqlite", "journal", POSTGRESQL])
 def storage_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'optuna.db'}"
