@@ -14,7 +14,7 @@ def check_int(value, name: str, low: int | None = None, high: int | None = None)
     whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if whole and (low is None or value >= low) and (high is None or value <= high):
         return int(value)
-    raise BenchError(f"{name} must be {_int_range(low, high)}, got {value!r}")
+    raise BenchError(f"{name}={value!r} must be {_int_range(low, high)}")
 
 
 def check_seed(value, name: str = "seed") -> int:

@@ -307,7 +307,7 @@ def test_known_params_can_be_enqueued(name):
     [
         (1, "n_clusters=1 is too small"),
         (5000, r"n_clusters=5000 is larger than the number of samples \(1797\); choose 2..1797"),
-        (2.5, "n_clusters=2.5 must be an integer"),
+        (2.5, "n_clusters=2.5 must be a whole number"),
     ],
 )
 def test_n_clusters_is_checked_against_the_data(digits, name, n_clusters, message):

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 
-from clustering.checks import SEED_MAX
+from clustering.checks import SEED_MAX, check_int
 from clustering.errors import BenchError
 from clustering.metrics._checks import check_labels, check_X
 from clustering.metrics.registry import METRICS
@@ -70,8 +70,7 @@ def _seed(random_state, repeat: int, rng: np.random.RandomState) -> int:
 def _check_options(refit, n_repeats, fraction) -> None:
     if not callable(refit):
         raise BenchError(f"refit must be a callable refit(X_subset, seed) -> labels, got {refit!r}")
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
-        raise BenchError(f"n_repeats must be a positive integer, got {n_repeats!r}")
+    check_int(n_repeats, "n_repeats", low=1)
     if (
         isinstance(fraction, bool)
         or not isinstance(fraction, numbers.Real)

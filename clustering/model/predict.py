@@ -9,7 +9,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from clustering import data
-from clustering.errors import BenchError
+from clustering.errors import BenchError, first_line
 from clustering.extractors.keras_base import import_tensorflow
 from clustering.metrics.external import hungarian_accuracy, nmi
 from clustering.tracking import using_tracking_uri
@@ -27,10 +27,10 @@ def load_model(model_uri: str, tracking_uri: str):
         with using_tracking_uri(tracking_uri):
             return mlflow.pyfunc.load_model(model_uri)
     except (MlflowException, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise BenchError(
-            f"cannot load the model {model_uri} from {tracking_uri}: {first}; pass a model URI "
-            "such as models:/clustering-bench-digits/1 and the --tracking-uri that holds it"
+            f"cannot load the model {model_uri} from {tracking_uri}: {first_line(error)}; pass "
+            "a model URI such as models:/clustering-bench-digits/1 and the --tracking-uri that "
+            "holds it"
         ) from None
 
 
