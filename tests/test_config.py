@@ -163,3 +163,16 @@ def test_flags_parse_into_the_config_they_name():
     config = config_from_args(args)
     assert config.n_clusters == [8, 10] and config.use_cache is False and config.color is True
     assert config.extractors == ["raw"] and config.seed == 7 and config.trials == 3
+
+
+def test_a_validated_config_written_as_yaml_reads_back_the_same(tmp_path):
+    from dataclasses import asdict
+
+    import yaml
+
+    config = RunConfig(n_clusters=[8, 10], seed=2**32 - 1, use_cache=False, limit=500)
+    config.tracking_uri = "sqlite:////tmp/mlflow.db"
+    config.validate()
+    suite = tmp_path / "worker.yaml"
+    suite.write_text(yaml.safe_dump(asdict(config)))
+    assert RunConfig.from_yaml(suite).validate() == config
