@@ -8,9 +8,17 @@ import os
 import signal
 import sys
 import threading
+import types
+import typing
 
-from clustering.config import DEFAULT_OBJECTIVE, RunConfig, resolve_tracking_uri
-from clustering.data import DATASETS
+from clustering.config import (
+    DEFAULT_OBJECTIVE,
+    OPTIONS,
+    RunConfig,
+    flag_of,
+    help_of,
+    resolve_tracking_uri,
+)
 from clustering.errors import BenchError, redact
 from clustering.metrics import METRICS
 
@@ -25,12 +33,29 @@ MLFLOW_CLIENT_DEFAULTS = {  # environment defaults for the MLflow client (a user
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose mistakes are one line on stderr and exit 2, like every other bad input;
+    the usage stays behind --help."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number such as 3, got {text!r}"
+        ) from None
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a comma list of integers such as 10,16,36, got {text!r}"
+            f"expected a comma list of whole numbers such as 10,16,36, got {text!r}"
         ) from None
 
 
@@ -38,108 +63,42 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options of `run` and `worker`: data, cells, search, stores, faults.
-    One add_argument per flag: long, but a flat list is the easiest to scan."""
+def _flag_kind(hint) -> dict:
+    """add_argument's type for a RunConfig annotation: whole numbers, comma lists, text."""
+    options = typing.get_args(hint) if typing.get_origin(hint) is types.UnionType else (hint,)
+    parse = {int: _whole_number, list[int]: _int_list, list[str]: _names}
+    for option in options:
+        if option in parse:
+            return {"type": parse[option]}
+    return {}
+
+
+def _add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """The options of `run` and `worker`, each derived from its RunConfig field (clustering.config):
+    the flag, its type, its help with the default."""
     parser.add_argument("--config", help="YAML suite file with run options (flags override it)")
-    parser.add_argument(
-        "--dataset", help=f"one of {', '.join(DATASETS.choices())} (default digits)"
-    )
-    parser.add_argument("--data-dir", help="folder holding the dataset's files")
-    parser.add_argument("--split", choices=["test", "train", "all"])
-    parser.add_argument("--limit", type=int, help="class-stratified subset of N images")
-    parser.add_argument("--color", action="store_true", default=None, help="keep RGB channels")
-    parser.add_argument(
-        "--extractors",
-        "--extractor",
-        dest="extractors",
-        type=_names,
-        help="comma list or 'all' (default raw,dense_ae)",
-    )
-    parser.add_argument(
-        "--reducers",
-        "--reducer",
-        dest="reducers",
-        type=_names,
-        help="comma list or 'all' (default none,umap)",
-    )
-    parser.add_argument(
-        "--clusterers",
-        "--clusterer",
-        dest="clusterers",
-        type=_names,
-        help="comma list or 'all' (default kmeans,gmm)",
-    )
-    parser.add_argument("--trials", type=int, help="complete trials per cell (default 3)")
-    parser.add_argument(
-        "--objective",
-        help=f"one of {', '.join(METRICS.objectives())}, or several label-free "
-        f"ones separated by commas (default {DEFAULT_OBJECTIVE})",
-    )
-    parser.add_argument(
-        "--search",
-        type=_names,
-        help="the stages whose parameters each study samples, a comma list of extractor, "
-        "reducer, clusterer (default all); the others keep their queued configurations and "
-        "then the best trial's, so e.g. 'reducer,clusterer' fits each extractor once per "
-        "configuration and sweeps the cheap stages over it",
-    )
-    parser.add_argument(
-        "--n-clusters",
-        type=_int_list,
-        help="k, or a comma list to search over (default: number of classes)",
-    )
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        help="once a cell's study ends, re-run its best configuration with this many seeds "
-        "(seed, seed + 1, ...; default 0: none)",
-    )
-    parser.add_argument(
-        "--tracking-uri",
-        help="MLflow tracking URI (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
-    )
-    parser.add_argument(
-        "--storage",
-        help="Optuna storage: sqlite:///PATH (default optuna.db "
-        "beside the MLflow database), journal:PATH (processes on one machine) "
-        "or postgresql+psycopg2://USER:PASSWORD@HOST/DB (several machines)",
-    )
-    parser.add_argument("--cache-dir", help="feature cache folder (default .feature-cache)")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
-    parser.add_argument(
-        "--metric-sample-size",
-        type=int,
-        help="estimate ASC and Dunn on a random sample of this many images",
-    )
-    parser.add_argument(
-        "--heartbeat-interval",
-        type=int,
-        help="seconds between a running trial's heartbeats (default 60)",
-    )
-    parser.add_argument(
-        "--grace-period",
-        type=int,
-        help="seconds without a heartbeat before a trial counts as lost and is "
-        "run again (default 120)",
-    )
-    parser.add_argument(
-        "--retries",
-        type=int,
-        help="retries, 2 s doubling, while a store is unreachable (default 5)",
-    )
+    hints = typing.get_type_hints(RunConfig)
+    for name, how in OPTIONS.items():
+        if command not in how.commands:
+            continue
+        flags = (flag_of(name), *how.aliases)
+        if hints[name] is bool:  # the flag turns the default around: --color, --no-cache
+            default = getattr(RunConfig(), name)
+            kind = {"action": "store_const", "const": not default, "default": None}
+        else:
+            kind = _flag_kind(hints[name])
+        parser.add_argument(*flags, dest=name, help=help_of(name), **kind)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="clustering-bench",
         description="Benchmark image representations x reducers x clusterers with Optuna and "
         "MLflow.",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors")
     # the same flag after the subcommand; absent there, it keeps the value given before it
-    quiet = argparse.ArgumentParser(add_help=False)
+    quiet = OneLineParser(add_help=False)
     quiet.add_argument(
         "--quiet",
         "-q",
@@ -151,15 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     command = functools.partial(commands.add_parser, parents=[quiet])
 
     run = command("run", help="tune every (extractor, clusterer) cell on a dataset")
-    _add_run_options(run)
-    run.add_argument(
-        "--workers",
-        type=int,
-        help="worker processes on this machine sharing one storage (default 1)",
-    )
-
+    _add_run_options(run, "run")
     worker = command("worker", help="join a cell's study (same options as run) and take its trials")
-    _add_run_options(worker)
+    _add_run_options(worker, "worker")
 
     report = command(
         "report", help="MLflow runs -> tables, figures and report.html in reports/<dataset>/"
@@ -193,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--dataset", default="digits")
     predict.add_argument("--data-dir", help="folder holding the dataset's files")
     predict.add_argument("--split", choices=["test", "train", "all"], default="test")
-    predict.add_argument("--limit", type=int, help="class-stratified subset of N images")
-    predict.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
+    predict.add_argument("--limit", type=_whole_number, help="class-stratified subset of N images")
+    predict.add_argument("--seed", type=_whole_number, default=0, help="seed of the --limit subset")
     predict.add_argument("--out", default="labels.csv", help="CSV file (default labels.csv)")
     predict.add_argument("--tracking-uri")
 
@@ -206,31 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    flags = {
-        "dataset": args.dataset,
-        "data_dir": args.data_dir,
-        "split": args.split,
-        "limit": args.limit,
-        "color": args.color,
-        "extractors": args.extractors,
-        "reducers": args.reducers,
-        "clusterers": args.clusterers,
-        "trials": args.trials,
-        "objective": args.objective,
-        "search": args.search,
-        "n_clusters": args.n_clusters,
-        "seed": args.seed,
-        "repeats": args.repeats,
-        "tracking_uri": args.tracking_uri,
-        "storage": args.storage,
-        "cache_dir": args.cache_dir,
-        "use_cache": False if args.no_cache else None,
-        "metric_sample_size": args.metric_sample_size,
-        "workers": getattr(args, "workers", None),
-        "heartbeat_interval": args.heartbeat_interval,
-        "grace_period": args.grace_period,
-        "retries": args.retries,
-    }
+    flags = {name: getattr(args, name, None) for name in OPTIONS}
     if args.config:
         return RunConfig.from_yaml(args.config, **flags)
     return RunConfig(**{key: value for key, value in flags.items() if value is not None})

@@ -1,19 +1,27 @@
-"""The run configuration: one validated dataclass, built from CLI flags or a YAML suite file."""
+"""The run configuration: one validated dataclass, built from CLI flags or a YAML suite file.
+
+Every run option is declared once, here, as a `RunConfig` field made by `option(...)`: its type
+(the annotation), default, help text and range. The CLI's flags and the MLproject's parameters
+are derived from these fields (`OPTIONS`, `mlproject_main`)."""
 
 import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import yaml
 
-from clustering.errors import BenchError
+from clustering.checks import SEED_MAX, check_int
+from clustering.errors import BenchError, first_line
+from clustering.registry import choose_from
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # the label-free criterion that ranks clusterings of real images best (README: selection)
 DEFAULT_OBJECTIVE = "faithful_asc"
 STAGES = ("extractor", "reducer", "clusterer")  # the pipeline's tunable stages, in order
+RUN_COMMANDS = ("run", "worker")
 _TYPE_NAMES = {  # type -> (one value, several values), as a message names them
     str: ("a string", "strings"),
     int: ("a whole number", "whole numbers"),
@@ -22,36 +30,124 @@ _TYPE_NAMES = {  # type -> (one value, several values), as a message names them
 }
 
 
+@dataclass(frozen=True)
+class Option:
+    """How a RunConfig field meets the user. help: one line, or a callable giving it (for
+    lists read from a registry); low/high: the range of a whole number (of each item of a
+    list); flag: the CLI flag if not `--` + the name with dashes (a bool flag turns its default
+    around: `--color` sets True, `--no-cache` sets False); aliases: more flags; default_text:
+    what the help calls the default where the value is not it (None: the value, "": nothing);
+    commands: the subcommands that take it; mlproject: an MLproject parameter of `main`."""
+
+    help: str | Callable[[], str]
+    low: int | None = None
+    high: int | None = None
+    flag: str | None = None
+    aliases: tuple[str, ...] = ()
+    default_text: str | None = None
+    commands: tuple[str, ...] = RUN_COMMANDS
+    mlproject: bool = False
+
+
+def option(default, help: str | Callable[[], str], **how):
+    """A RunConfig field with its Option (`how` as in Option); a list default is copied."""
+    metadata = {"option": Option(help, **how)}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _dataset_help() -> str:
+    from clustering.data import DATASETS
+
+    return f"one of {', '.join(DATASETS.choices())}"
+
+
+def _split_help() -> str:
+    from clustering.data import SPLITS
+
+    return f"the dataset's part, one of {', '.join(SPLITS)} (all is train then test)"
+
+
+def _objective_help() -> str:
+    from clustering.metrics import METRICS
+
+    return (
+        f"one of {', '.join(METRICS.objectives())}, or several label-free ones separated by commas"
+    )
+
+
 @dataclass
 class RunConfig:
     """Everything one `clustering-bench run` needs; `validate()` checks it once."""
 
-    dataset: str = "digits"
-    data_dir: str | None = None
-    split: str = "test"
-    limit: int | None = None
-    color: bool = False
+    dataset: str = option("digits", _dataset_help, mlproject=True)
+    data_dir: str | None = option(None, "folder holding the dataset's files")
+    split: str = option("test", _split_help)
+    limit: int | None = option(None, "class-stratified subset of N images", low=2)
+    color: bool = option(False, "keep RGB channels", default_text="")
     # the default grid: raw pixels against N2D's autoencoder, with and without UMAP, K-means
     # against a Gaussian mixture (3 minutes on digits); "all" crosses every registered entry
-    extractors: list[str] = field(default_factory=lambda: ["raw", "dense_ae"])
-    reducers: list[str] = field(default_factory=lambda: ["none", "umap"])
-    clusterers: list[str] = field(default_factory=lambda: ["kmeans", "gmm"])
-    trials: int = 3
-    objective: str = DEFAULT_OBJECTIVE
+    extractors: list[str] = option(
+        ["raw", "dense_ae"], "comma list or 'all'", aliases=("--extractor",), mlproject=True
+    )
+    reducers: list[str] = option(
+        ["none", "umap"], "comma list or 'all'", aliases=("--reducer",), mlproject=True
+    )
+    clusterers: list[str] = option(
+        ["kmeans", "gmm"], "comma list or 'all'", aliases=("--clusterer",), mlproject=True
+    )
+    trials: int = option(3, "complete trials per cell", low=1, mlproject=True)
+    objective: str = option(DEFAULT_OBJECTIVE, _objective_help, mlproject=True)
     # the stages whose parameters the study samples; the others keep the best trial's so far
-    search: list[str] = field(default_factory=lambda: list(STAGES))
-    n_clusters: list[int] | None = None
-    seed: int = 0
-    repeats: int = 0  # re-runs of each cell's best configuration with seeds seed, seed + 1, ...
-    tracking_uri: str | None = None
-    storage: str | None = None
-    cache_dir: str = ".feature-cache"
-    use_cache: bool = True
-    metric_sample_size: int | None = None
-    workers: int = 1
-    heartbeat_interval: int = 60
-    grace_period: int = 120
-    retries: int = 5
+    search: list[str] = option(
+        list(STAGES),
+        "the stages whose parameters each study samples, a comma list of extractor, reducer, "
+        "clusterer; the others keep their queued configurations and then the best trial's, so "
+        "e.g. 'reducer,clusterer' fits each extractor once per configuration and sweeps the "
+        "cheap stages over it",
+        default_text="all",
+        mlproject=True,
+    )
+    n_clusters: list[int] | None = option(
+        None,
+        "k, or a comma list to search over",
+        low=2,
+        default_text="the number of classes",
+    )
+    seed: int = option(0, "random seed", low=0, high=SEED_MAX, mlproject=True)
+    repeats: int = option(
+        0,
+        "re-run each cell's best configuration with seeds seed, seed+1, ... (N runs nested "
+        "under the cell run, summarised as <metric>_mean, _std, _min, _max)",
+        low=0,
+    )
+    tracking_uri: str | None = option(
+        None, "MLflow tracking URI", default_text=f"MLFLOW_TRACKING_URI or {DEFAULT_TRACKING_URI}"
+    )
+    storage: str | None = option(
+        None,
+        "Optuna storage: sqlite:///PATH, journal:PATH (processes on one machine) or "
+        "postgresql+psycopg2://USER:PASSWORD@HOST/DB (several machines)",
+        default_text="optuna.db beside the MLflow database",
+    )
+    cache_dir: str = option(".feature-cache", "feature cache folder")
+    use_cache: bool = option(
+        True, "do not read or write the cache", flag="--no-cache", default_text=""
+    )
+    metric_sample_size: int | None = option(
+        None, "estimate ASC and Dunn on a random sample of this many images", low=3
+    )
+    workers: int = option(
+        1, "worker processes on this machine sharing one storage", low=1, commands=("run",)
+    )
+    heartbeat_interval: int = option(60, "seconds between a running trial's heartbeats", low=1)
+    grace_period: int = option(
+        120,
+        "seconds without a heartbeat before a trial counts as lost and is run again",
+        low=1,
+    )
+    retries: int = option(5, "retries, 2 s doubling, while a store is unreachable", low=0)
 
     def validate(self) -> "RunConfig":
         """Check every field and expand `all`; returns self. Raises BenchError naming the fix."""
@@ -62,31 +158,31 @@ class RunConfig:
         from clustering.reducers import REDUCERS
 
         self.check_types()
+        self.check_ranges()
         self.extractors = EXTRACTORS.parse(",".join(self.extractors))
         self.reducers = REDUCERS.parse(",".join(self.reducers))
         self.clusterers = CLUSTERERS.parse(",".join(self.clusterers))
         self._validate_objectives(METRICS)
         self._validate_search()
         if self.split not in SPLITS:
-            raise BenchError(f"unknown split {self.split!r}; choose from: {', '.join(SPLITS)}")
-        if self.trials < 1:
-            raise BenchError(f"--trials must be at least 1, got {self.trials}")
-        if self.limit is not None and self.limit < 2:
-            raise BenchError(f"--limit must be at least 2 images, got {self.limit}")
-        if self.n_clusters is not None:
-            bad = [k for k in self.n_clusters if k < 2]
-            if bad or not self.n_clusters:
-                raise BenchError(
-                    f"--n-clusters must be integers of at least 2, got {self.n_clusters}"
-                )
-        if self.metric_sample_size is not None and self.metric_sample_size < 3:
-            raise BenchError(
-                f"--metric-sample-size must be at least 3, got {self.metric_sample_size}"
-            )
+            raise choose_from("split", self.split, list(SPLITS))
+        if self.n_clusters == []:
+            raise BenchError("--n-clusters needs at least one k, e.g. --n-clusters 10")
         self.tracking_uri = resolve_tracking_uri(self.tracking_uri)
         self.storage = self.storage or default_storage(self.tracking_uri)
         self._validate_scaling()
         return self
+
+    def check_ranges(self) -> None:
+        """Every whole number (and every item of a list of them) within its option's range;
+        BenchError naming the flag, the range and the value otherwise."""
+        for name, how in OPTIONS.items():
+            if how.low is None and how.high is None:
+                continue
+            value = getattr(self, name)
+            for item in value if isinstance(value, list) else [value]:
+                if item is not None:
+                    check_int(item, flag_of(name), how.low, how.high)
 
     def check_types(self, where: str = "") -> None:
         """Every field holds a value of its annotated type (a YAML file can hold anything);
@@ -125,21 +221,11 @@ class RunConfig:
         self.search = [stage for stage in STAGES if stage in names]
 
     def _validate_scaling(self) -> None:
-        if self.workers < 1:
-            raise BenchError(f"--workers must be at least 1, got {self.workers}")
-        if self.heartbeat_interval < 1:
-            raise BenchError(
-                f"--heartbeat-interval must be at least 1 second, got {self.heartbeat_interval}"
-            )
         if self.grace_period <= self.heartbeat_interval:
             raise BenchError(
                 f"--grace-period ({self.grace_period} s) must be longer than "
                 f"--heartbeat-interval ({self.heartbeat_interval} s); twice as long is usual"
             )
-        if self.retries < 0:
-            raise BenchError(f"--retries must be 0 or more, got {self.retries}")
-        if self.repeats < 0:
-            raise BenchError(f"--repeats must be 0 or more, got {self.repeats}")
         if self.workers > 1 and self.storage.startswith("sqlite"):
             raise BenchError(
                 f"--workers {self.workers} needs a storage that several processes share, not "
@@ -154,7 +240,7 @@ class RunConfig:
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as error:
-            raise BenchError(f"cannot read suite file {path}: {error}".splitlines()[0]) from None
+            raise BenchError(f"cannot read suite file {path}: {first_line(error)}") from None
         if not isinstance(data, dict):
             raise BenchError(f"suite file {path} must hold a mapping of run options")
         known = {f.name for f in fields(cls)}
@@ -164,11 +250,11 @@ class RunConfig:
                 f"suite file {path}: unknown option(s) {', '.join(unknown)}; "
                 f"valid: {', '.join(sorted(known))}"
             )
-        for key in ("extractors", "reducers", "clusterers", "search"):
-            if isinstance(data.get(key), str):
+        for key, item in _list_items(cls).items():  # a YAML scalar where a list is expected
+            if item is str and isinstance(data.get(key), str):
                 data[key] = data[key].split(",")
-        if type(data.get("n_clusters")) is int:
-            data["n_clusters"] = [data["n_clusters"]]
+            if item is int and type(data.get(key)) is int:
+                data[key] = [data[key]]
         data.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**data)
         config.check_types(where=f"suite file {path}: ")
@@ -191,6 +277,17 @@ def default_storage(tracking_uri: str) -> str:
     return f"sqlite:///{Path('optuna.db').resolve()}"
 
 
+def _list_items(cls) -> dict[str, type]:
+    """The fields annotated list[X] (or list[X] | None) -> X."""
+    items = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        union = typing.get_origin(hint) in (types.UnionType, typing.Union)
+        for option in typing.get_args(hint) if union else (hint,):
+            if typing.get_origin(option) is list:
+                items[name] = typing.get_args(option)[0]
+    return items
+
+
 def _is_a(value, expected) -> bool:
     """isinstance for the annotations RunConfig uses: X | None, list[X], and int excluding bool."""
     if typing.get_origin(expected) in (types.UnionType, typing.Union):
@@ -210,3 +307,50 @@ def _type_name(expected, plural: bool = False) -> str:
     if typing.get_origin(expected) is list:
         return f"a list of {_type_name(typing.get_args(expected)[0], plural=True)}"
     return _TYPE_NAMES[expected][plural]
+
+
+OPTIONS: dict[str, Option] = {f.name: f.metadata["option"] for f in fields(RunConfig)}
+"""Every run option by field name, in declaration order: what the CLI and MLproject derive."""
+
+
+def flag_of(name: str) -> str:
+    """The CLI flag of option `name`: `--n-clusters` for n_clusters, `--no-cache` for use_cache."""
+    return OPTIONS[name].flag or "--" + name.replace("_", "-")
+
+
+def help_of(name: str) -> str:
+    """The option's help line with its default: "complete trials per cell (default 3)"."""
+    how = OPTIONS[name]
+    text = how.help() if callable(how.help) else how.help
+    default = how.default_text
+    if default is None:
+        default = _as_text(_default_of(name))
+    return f"{text} (default {default})" if default else text
+
+
+def mlproject_main() -> dict:
+    """The MLproject's `main` entry point as the options declare it: one string parameter per
+    option marked `mlproject` (its default as the CLI reads it), `workdir`, and the command."""
+    names = [name for name, how in OPTIONS.items() if how.mlproject]
+    parameters = {
+        name: {"type": "string", "default": _as_text(_default_of(name))} for name in names
+    }
+    parameters["workdir"] = {"type": "path", "default": "."}
+    flags = " ".join(f"{flag_of(name)} {{{name}}}" for name in names)
+    return {"parameters": parameters, "command": f"cd {{workdir}} && clustering-bench run {flags}"}
+
+
+def _default_of(name: str):
+    (option_field,) = [f for f in fields(RunConfig) if f.name == name]
+    if callable(option_field.default_factory):
+        return option_field.default_factory()
+    return option_field.default
+
+
+def _as_text(value) -> str:
+    """A default as it is typed on the command line: 3, raw,dense_ae; None as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)

@@ -20,6 +20,7 @@ from sklearn.decomposition import PCA
 
 from clustering.cache import CacheEntry, FeatureCache
 from clustering.errors import BenchError
+from clustering.extractors.base import check_images
 from clustering.extractors.keras_base import import_tensorflow
 
 logger = logging.getLogger(__name__)
@@ -114,30 +115,21 @@ def _umap(X: np.ndarray, random_state: int) -> np.ndarray:
 
 
 def _check_images(images) -> np.ndarray:
-    """images (n, h, w, c) float in [0, 1] -> X (n, h*w*c) float32."""
+    """images (n, h, w, c) float in [0, 1] -> X (n, h*w*c) float32; the pixel checks are the
+    extractors' (`check_images`), the shape and dtype are asked of `preprocess` output."""
     images = np.asarray(images)
-    if images.ndim != 4:
+    if images.ndim != 4 or images.dtype.kind != "f":
         raise BenchError(
-            f"reference_embedding needs images (n, h, w, c), got shape {images.shape}; "
-            "pass clustering.data.preprocess(dataset.images)"
-        )
-    if images.dtype.kind != "f":
-        raise BenchError(
-            f"reference_embedding needs float images in [0, 1], got dtype {images.dtype}; "
-            "pass clustering.data.preprocess(dataset.images)"
+            f"reference_embedding needs float images (n, h, w, c) in [0, 1], got "
+            f"{images.dtype} of shape {images.shape}; pass "
+            "clustering.data.preprocess(dataset.images)"
         )
     if len(images) < MIN_SAMPLES:
         raise BenchError(
             f"reference_embedding needs at least {MIN_SAMPLES} images, got {len(images)}"
         )
-    if not np.isfinite(images).all():
-        raise BenchError("reference_embedding got NaN or infinite pixels; pass preprocess output")
-    if images.min() < 0 or images.max() > 1:
-        raise BenchError(
-            f"reference_embedding needs pixel values in [0, 1], got [{images.min()}, "
-            f"{images.max()}]; pass clustering.data.preprocess(dataset.images)"
-        )
-    return images.reshape(len(images), -1).astype(np.float32, copy=False)
+    X = check_images(images, "reference_embedding")
+    return X.reshape(len(X), -1)
 
 
 def _check_seed(random_state) -> None:

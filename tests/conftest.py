@@ -72,7 +72,7 @@ def large_mnist(test_data, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres():
+def _postgres_server():
     """A throw-away PostgreSQL cluster on 127.0.0.1 (tests/services.py); `.ci/run` installs the
     server from Debian packages, so this skips only where that was impossible."""
     from services import Postgres, postgres_bindir
@@ -86,6 +86,24 @@ def postgres():
     server = Postgres(bindir)
     yield server
     server.close()
+
+
+def _require_services_mark(request) -> None:
+    """A server starts only for a test marked `services`, so `-m "not slow"` never starts one:
+    a test that asks for a server fixture by name (request.getfixturevalue) is not seen at
+    collection and must carry the marks itself (pytest.param(..., marks=...))."""
+    if request.node.get_closest_marker("services") is None:
+        pytest.fail(
+            f"{request.node.nodeid} starts a server without the `services` mark; mark it "
+            "(pytest.mark.services and pytest.mark.slow) or name the fixture as an argument"
+        )
+
+
+@pytest.fixture
+def postgres(request):
+    """The session's PostgreSQL cluster (see _postgres_server), for tests marked `services`."""
+    _require_services_mark(request)
+    return request.getfixturevalue("_postgres_server")
 
 
 SERVICE_FIXTURES = {"postgres", "mlflow_server"}
@@ -117,11 +135,13 @@ def pytest_sessionfinish(session, exitstatus):
         server.close()
 
 
-@pytest.fixture(scope="session")
-def mlflow_server():
-    """A throw-away `mlflow server` on 127.0.0.1 with a SQLite backend (tests/services.py)."""
+@pytest.fixture
+def mlflow_server(request):
+    """A throw-away `mlflow server` on 127.0.0.1 with a SQLite backend (tests/services.py), one
+    per session, for tests marked `services`."""
     from services import MlflowServer
 
+    _require_services_mark(request)
     server = _EARLY.get("mlflow_server") or MlflowServer()
     _EARLY["mlflow_server"] = server  # closed at the end of the session
     return server.wait()

@@ -1,5 +1,6 @@
 """End to end through the CLI on real stores: run, resume, report, failures, bad input."""
 
+import argparse
 import os
 import signal
 import sqlite3
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from clustering.cli import main
+from clustering.cli import _int_list, _whole_number, build_parser, main
 from clustering.clusterers import CLUSTERERS
 from clustering.config import DEFAULT_OBJECTIVE
 from clustering.tracking import ROLE_TAG
@@ -222,12 +223,25 @@ def test_trial_that_raises_is_failed_in_both_stores_and_the_study_goes_on(tmp_pa
         (["--extractors", "pixels"], "unknown extractor 'pixels'; choose from: raw"),
         (["--clusterers", "dbscan"], "unknown clusterer 'dbscan'; choose from: kmeans"),
         (["--objective", "speed"], "unknown objective 'speed'; choose from: asc"),
-        (["--trials", "0"], "--trials must be at least 1"),
-        (["--n-clusters", "1"], "--n-clusters must be integers of at least 2"),
+        (["--trials", "0"], "--trials=0 must be a whole number of at least 1"),
+        (["--n-clusters", "1"], "--n-clusters=1 must be a whole number of at least 2"),
         (["--n-clusters", "5000"], "above the number of images (1797)"),
         (["--dataset", "mnist", "--data-dir", "EMPTY"], "t10k-images-idx3-ubyte"),
         (["--cache-dir", "A_FILE"], "as the feature cache folder"),
         (["--dataset", "npz:ONE_CLASS"], "a single class"),
+        (["--dataset", "npz:OBJECTS"], "[x]: the array holds Python objects (dtype object)"),
+        (["--seed", "-1"], "--seed=-1 must be a whole number from 0 to 4294967295"),
+        (["--seed", str(2**32)], "--seed=4294967296 must be a whole number from 0 to 4294967295"),
+        (["--limit", "1"], "--limit=1 must be a whole number of at least 2"),
+        (
+            ["--metric-sample-size", "2"],
+            "--metric-sample-size=2 must be a whole number of at least 3",
+        ),
+        (
+            ["--heartbeat-interval", "0"],
+            "--heartbeat-interval=0 must be a whole number of at least 1",
+        ),
+        (["--retries", "-1"], "--retries=-1 must be a whole number of at least 0"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
@@ -236,7 +250,14 @@ def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
     one_class = tmp_path / "one-class.npz"
     rng = np.random.default_rng(0)
     np.savez(one_class, x=rng.integers(0, 256, (20, 8, 8), np.uint8), y=np.zeros(20, np.int64))
-    names = {"EMPTY": str(tmp_path), "A_FILE": str(a_file), "npz:ONE_CLASS": f"npz:{one_class}"}
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, x=np.array([np.zeros((8, 8)), np.zeros((4, 4))], dtype=object), y=[0, 1])
+    names = {
+        "EMPTY": str(tmp_path),
+        "A_FILE": str(a_file),
+        "npz:ONE_CLASS": f"npz:{one_class}",
+        "npz:OBJECTS": f"npz:{objects}",
+    }
     flags = [names.get(flag, flag) for flag in flags]
     code = main(["--quiet", "run", "--extractors", "raw", *stores(tmp_path), *flags])
     assert code == 2
@@ -250,6 +271,46 @@ def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
             assert connection.execute(
                 "select count(*) from runs where status = 'RUNNING'"
             ).fetchone() == (0,)
+
+
+def _numeric_flags(command: str) -> list[str]:
+    """Every flag of `command` that takes a number or a comma list of numbers."""
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    parser = commands.choices[command]
+    return [
+        action.option_strings[0]
+        for action in parser._actions
+        if action.type in (_whole_number, _int_list)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (command, flag)
+        for command in ("run", "worker", "predict")
+        for flag in _numeric_flags(command)
+    ],
+)
+@pytest.mark.parametrize("value", ["abc", "10,abc", "1.5"])
+def test_mistyped_number_gives_one_line_and_exit_2(command, flag, value, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(
+            [command, "--model", "m", flag, value]
+            if command == "predict"
+            else [command, flag, value]
+        )
+    assert info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"clustering-bench {command}: error: argument {flag}")
+    assert f"got {value!r}; see clustering-bench {command} --help" in line
+
+
+def test_numeric_flags_are_found():
+    assert {"--trials", "--n-clusters", "--seed", "--limit", "--workers"} <= set(
+        _numeric_flags("run")
+    )
+    assert {"--limit", "--seed"} <= set(_numeric_flags("predict"))
 
 
 @pytest.mark.slow

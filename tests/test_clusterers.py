@@ -307,7 +307,7 @@ def test_known_params_can_be_enqueued(name):
     [
         (1, "n_clusters=1 is too small"),
         (5000, r"n_clusters=5000 is larger than the number of samples \(1797\); choose 2..1797"),
-        (2.5, "n_clusters=2.5 must be an integer"),
+        (2.5, "n_clusters=2.5 must be a whole number"),
     ],
 )
 def test_n_clusters_is_checked_against_the_data(digits, name, n_clusters, message):
@@ -345,7 +345,7 @@ def test_minibatch_bad_parameters(digits, params, message):
         MiniBatchKMeans(**({"n_clusters": 8} | params)).fit(digits)
 
 
-def test_gmm_centres_are_the_mixture_means_and_labels_its_argmax(digits):
+def test_gmm_centres_are_the_mixture_means_and_labels_its_argmax(digits, one_thread):
     model = GaussianMixture(10, covariance_type="diag", reg_covar=1e-3, random_state=0)
     labels = model.fit_predict(digits)
     np.testing.assert_array_equal(model.cluster_centers_, model.mixture_.means_)
@@ -353,7 +353,7 @@ def test_gmm_centres_are_the_mixture_means_and_labels_its_argmax(digits):
     assert model.lower_bound_ == model.mixture_.lower_bound_
 
 
-def test_gmm_float32_stays_float32(digits):
+def test_gmm_float32_stays_float32(digits, one_thread):
     X = digits.astype(np.float32)
     model = GaussianMixture(4, covariance_type="spherical", random_state=0).fit(X)
     assert model.cluster_centers_.dtype == np.float32 and model.labels_.dtype == np.int32

@@ -5,7 +5,14 @@ import re
 import pytest
 
 from clustering.clusterers import CLUSTERERS
-from clustering.config import RunConfig, default_storage, resolve_tracking_uri
+from clustering.config import (
+    OPTIONS,
+    RunConfig,
+    default_storage,
+    flag_of,
+    help_of,
+    resolve_tracking_uri,
+)
 from clustering.errors import BenchError
 from clustering.extractors import EXTRACTORS
 from clustering.reducers import REDUCERS
@@ -62,9 +69,11 @@ def test_yaml_suite_file_with_unknown_key_names_it(tmp_path):
     [
         ({"objective": "loss"}, "unknown objective 'loss'"),
         ({"split": "val"}, "unknown split 'val'"),
-        ({"trials": 0}, "--trials must be at least 1"),
-        ({"n_clusters": [10, 1]}, "--n-clusters must be integers of at least 2"),
+        ({"trials": 0}, "--trials=0 must be a whole number of at least 1"),
+        ({"n_clusters": [10, 1]}, "--n-clusters=1 must be a whole number of at least 2"),
         ({"extractors": ["raw", "pca"]}, "unknown extractor 'pca'"),
+        ({"seed": -1}, "--seed=-1 must be a whole number from 0 to 4294967295"),
+        ({"seed": 2**32}, "--seed=4294967296 must be a whole number from 0 to 4294967295"),
     ],
 )
 def test_invalid_fields_raise_with_the_fix(changes, message):
@@ -106,3 +115,64 @@ def test_yaml_values_of_the_right_types_pass(tmp_path):
 def test_validate_checks_types_of_fields_set_in_python():
     with pytest.raises(BenchError, match="^option trials must be a whole number, got '3'"):
         RunConfig(trials="3", tracking_uri="sqlite:////tmp/mlflow.db").validate()
+
+
+def test_every_option_is_a_flag_of_its_commands_with_its_help_and_default():
+    from clustering.cli import build_parser
+
+    (commands,) = build_parser()._subparsers._group_actions
+    for command in ("run", "worker"):
+        actions = {a.dest: a for a in commands.choices[command]._actions}
+        for name, how in OPTIONS.items():
+            if command not in how.commands:
+                assert name not in actions
+                continue
+            action = actions[name]
+            assert flag_of(name) in action.option_strings and action.help == help_of(name)
+    assert help_of("trials") == "complete trials per cell (default 3)"
+    assert help_of("extractors").endswith("(default raw,dense_ae)")
+
+
+@pytest.mark.parametrize("name", [name for name, how in OPTIONS.items() if how.low is not None])
+def test_every_whole_number_below_its_range_is_refused_naming_its_flag(name):
+    low = OPTIONS[name].low
+    value = [low - 1] if name == "n_clusters" else low - 1  # the one list of whole numbers
+    with pytest.raises(
+        BenchError,
+        match=f"^{flag_of(name)}={low - 1} must be a whole number (of at least|from) {low}",
+    ):
+        RunConfig(tracking_uri="sqlite:////tmp/mlflow.db", **{name: value}).validate()
+
+
+def test_flags_parse_into_the_config_they_name():
+    from clustering.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--n-clusters",
+            "8,10",
+            "--no-cache",
+            "--color",
+            "--extractor",
+            "raw",
+            "--seed",
+            "7",
+        ]
+    )
+    config = config_from_args(args)
+    assert config.n_clusters == [8, 10] and config.use_cache is False and config.color is True
+    assert config.extractors == ["raw"] and config.seed == 7 and config.trials == 3
+
+
+def test_a_validated_config_written_as_yaml_reads_back_the_same(tmp_path):
+    from dataclasses import asdict
+
+    import yaml
+
+    config = RunConfig(n_clusters=[8, 10], seed=2**32 - 1, use_cache=False, limit=500)
+    config.tracking_uri = "sqlite:////tmp/mlflow.db"
+    config.validate()
+    suite = tmp_path / "worker.yaml"
+    suite.write_text(yaml.safe_dump(asdict(config)))
+    assert RunConfig.from_yaml(suite).validate() == config

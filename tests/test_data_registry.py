@@ -95,3 +95,21 @@ def test_cli_help_lists_every_dataset_and_objective():
     text = " ".join(run.format_help().split())
     assert ", ".join(CHOICES) in text
     assert ", ".join(METRICS.objectives()) in text
+
+
+def test_every_registry_has_the_one_shape_and_choose_from_error():
+    from clustering.clusterers import CLUSTERERS
+    from clustering.extractors import EXTRACTORS
+    from clustering.metrics import METRICS
+    from clustering.reducers import REDUCERS
+    from clustering.registry import Registry
+
+    for found in (EXTRACTORS, REDUCERS, CLUSTERERS, data.DATASETS, METRICS):
+        assert isinstance(found, Registry) and len(found) == len(list(found))
+        assert all(name in found for name in found.names())
+        with pytest.raises(BenchError) as info:
+            found.get("nope")
+        assert str(info.value) == (
+            f"unknown {found.kind} 'nope'; choose from: {', '.join(found.choices())}"
+        )
+    assert data.DATASETS.get("mnist").name == "mnist" and METRICS.get("nmi").name == "nmi"

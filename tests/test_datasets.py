@@ -296,3 +296,42 @@ def test_folder_mixed_sizes_names_both_files(tmp_path):
     _png(tmp_path / "b" / "large.png", (5, 4))
     message = raises_one_line("images differ in size", f"folder:{tmp_path}")
     assert "small.png is 4x4" in message and "large.png is 5x4" in message
+
+
+GOOD_X = np.zeros((4, 3, 3), np.uint8)
+GOOD_Y = np.array([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("arrays", "match"),
+    [
+        ({"x": np.array([GOOD_X[0], np.zeros((2, 2))], dtype=object)}, r"\[x\].*Python objects"),
+        ({"y": np.array([0, None, 1, 0], dtype=object)}, r"\[y\].*Python objects"),
+        ({"x": np.full((4, 3, 3), "a")}, "images of dtype <U1 must be uint8"),
+        ({"x": np.zeros((4, 3, 3), complex)}, "images of dtype complex128"),
+        ({"x": np.zeros((4, 3, 3), "datetime64[s]")}, r"images of dtype datetime64\[s\]"),
+        ({"x": np.zeros((4, 3, 3), bool)}, "images of dtype bool"),
+        ({"x": np.full((4, 3, 3), np.nan)}, "images of dtype float64 must be"),
+        ({"x": np.zeros(4, np.uint8)}, r"images must have shape .* got \(4,\)"),
+        ({"x": np.uint8(3)}, r"images must have shape .* got \(\)"),
+        ({"x": np.zeros((4, 0, 3), np.uint8)}, r"n, h, w > 0, got \(4, 0, 3, 1\)"),
+        ({"x": np.zeros((4, 3, 3, 2), np.uint8)}, "c 1 or 3"),
+        ({"y": np.array([0, 1])}, r"expected 4 labels, one per image, got shape \(2,\)"),
+        ({"y": np.int64(1)}, r"expected 4 labels, one per image, got shape \(\)"),
+        ({"y": np.array(["a", "b", "a", "b"])}, "labels must be non-negative integers"),
+        ({"y": np.array([0, np.nan, 1, 0])}, "labels must be non-negative integers"),
+        ({"y": np.array([0, -1, 1, 0])}, "labels must be non-negative integers"),
+        ({"y": np.array([0, 2**62, 1, 0])}, "not a class index below 65536"),
+    ],
+)
+def test_npz_of_unusable_arrays_is_refused_on_one_line(tmp_path, arrays, match):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **{"x": GOOD_X, "y": GOOD_Y, **arrays})
+    raises_one_line(match, f"npz:{path}")
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True])
+def test_seed_outside_numpy_range_is_refused(seed):
+    raises_one_line(
+        rf"^seed={seed!r} must be a whole number from 0 to 4294967295$", "digits", seed=seed
+    )

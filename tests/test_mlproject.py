@@ -1,4 +1,5 @@
-"""`mlflow run mlproject` offline: the cell runs nest under the run MLflow opened."""
+"""`mlflow run mlproject` offline: the cell runs nest under the run MLflow opened; the
+MLproject's parameters are the run options the configuration marks for it."""
 
 import os
 import shutil
@@ -7,15 +8,38 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
+from clustering.cli import build_parser
+from clustering.config import mlproject_main
 from clustering.tracking import ROLE_TAG
-
-pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
 PROJECT = Path(__file__).resolve().parent.parent / "mlproject"
 
 
+def test_the_main_entry_point_is_the_one_the_run_options_declare():
+    """mlproject/MLproject's `main` holds what clustering.config declares (to change it, change
+    the option there and copy this test's expected entry into the file)."""
+    main = yaml.safe_load((PROJECT / "MLproject").read_text())["entry_points"]["main"]
+    expected = mlproject_main()
+    assert main == expected, "MLproject main should be:\n" + yaml.safe_dump(expected)
+
+
+def test_the_main_command_parses_with_its_defaults():
+    command = mlproject_main()["command"]
+    defaults = {n: p["default"] for n, p in mlproject_main()["parameters"].items()}
+    argv = command.format(**defaults).split(" && ")[1].split()[1:]
+    args = build_parser().parse_args(argv)
+    assert args.command == "run" and args.trials == 3 and args.seed == 0
+    assert args.extractors == ["raw", "dense_ae"] and args.search == [
+        "extractor",
+        "reducer",
+        "clusterer",
+    ]
+
+
+@pytest.mark.slow
 def test_mlflow_run_logs_cells_under_the_project_run(tmp_path):
     mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
     tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -68,6 +92,7 @@ def test_mlflow_run_logs_cells_under_the_project_run(tmp_path):
     assert all(run.data.tags["mlflow.parentRunId"] in cell_ids for run in trials)
 
 
+@pytest.mark.slow
 def test_mlflow_run_after_a_plain_run_resumes_its_cells_in_the_folder_it_was_started_from(
     tmp_path,
 ):

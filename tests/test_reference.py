@@ -76,9 +76,18 @@ def test_without_a_cache_it_is_computed(images, embedding):
 @pytest.mark.parametrize(
     ("bad", "match"),
     [
-        (np.zeros((10, 28, 28), np.float32), r"needs images \(n, h, w, c\)"),
-        (np.zeros((10, 28, 28, 1), np.uint8), "float images in \\[0, 1\\]"),
-        (np.full((10, 2, 2, 1), 255.0, np.float32), "pixel values in \\[0, 1\\]"),
+        (
+            np.zeros((10, 28, 28), np.float32),
+            r"needs float images \(n, h, w, c\) in \[0, 1\], got float32 of shape \(10, 28, 28\)",
+        ),
+        (
+            np.zeros((10, 28, 28, 1), np.uint8),
+            r"needs float images \(n, h, w, c\) in \[0, 1\], got uint8",
+        ),
+        (
+            np.full((10, 2, 2, 1), 255.0, np.float32),
+            r"expects pixels in \[0, 1\], got values in \[255.0, 255.0\]",
+        ),
         (np.full((10, 2, 2, 1), np.nan, np.float32), "NaN or infinite pixels"),
         (np.zeros((3, 2, 2, 1), np.float32), "at least 4 images, got 3"),
     ],

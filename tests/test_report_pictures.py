@@ -50,6 +50,7 @@ def test_raw_centres_are_the_clusterer_centres_reshaped_to_images(digits):
     ]
 
 
+@pytest.mark.slow  # trains the autoencoder
 def test_cached_decoder_decodes_centres_like_the_fitted_autoencoder(digits, tmp_path):
     cell, spec = cell_for(digits, "dense_ae")
     params = {"code_size": 8, "epochs": 2}

@@ -251,8 +251,14 @@ def _refit(X, seed):
         (lambda X, y: stability(X, y, lambda Z, s: y), "refit's labels has 1000 entries"),
         (lambda X, y: generalisation(X, np.zeros(len(X))), "at least 2 clusters, got 1"),
         (lambda X, y: generalisation(X[:4], np.arange(4)), "a cluster of at least n_splits=3"),
-        (lambda X, y: generalisation(X, y, max_samples=1), "max_samples must be an integer >= 2"),
-        (lambda X, y: generalisation(X, y, n_splits=1.5), "n_splits must be an integer >= 2"),
+        (
+            lambda X, y: generalisation(X, y, max_samples=1),
+            "max_samples=1 must be a whole number of at least 2",
+        ),
+        (
+            lambda X, y: generalisation(X, y, n_splits=1.5),
+            "n_splits=1.5 must be a whole number of at least 2",
+        ),
         (lambda X, y: generalisation(np.full_like(X, np.nan), y), "NaN or infinity"),
         (lambda X, y: trustworthiness(X, X[:-1]), "reference has 999 rows but the features 1000"),
         (lambda X, y: trustworthiness(X, X[:, 0]), "reference: X must be 2-D"),

@@ -24,6 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from clustering.checks import check_int
 from clustering.clusterers.base import CLUSTERERS, Clusterer
 from clustering.clusterers.lloyd import centre, kmeans_plusplus, lloyd, row_workers, same_partition
 from clustering.errors import BenchError
@@ -193,17 +194,9 @@ def _check_finite(X, name):
         raise BenchError(f"{name} contains NaN or inf values; impute or drop them first")
 
 
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise BenchError(f"{name}={value!r} must be an integer >= {low}")
-    if value < low:
-        raise BenchError(f"{name}={value} is out of range; choose an integer >= {low}")
-
-
 def check_n_clusters(n_clusters, n_samples):
     """BenchError unless n_clusters is an integer in 2..n_samples (shared by the clusterers)."""
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, numbers.Integral):
-        raise BenchError(f"n_clusters={n_clusters!r} must be an integer >= 2")
+    check_int(n_clusters, "n_clusters")
     if n_samples < 2:
         raise BenchError(f"clustering needs at least 2 samples, got n_samples={n_samples}")
     if not 2 <= n_clusters <= n_samples:
@@ -221,8 +214,8 @@ def _check_params(est, n_samples):
             f"init={est.init!r} is not supported; choose 'random', 'k-means++' or an array "
             "of shape (n_clusters, n_features)"
         )
-    _check_int("n_init", est.n_init, 1)
-    _check_int("max_iter", est.max_iter, 1)
+    check_int(est.n_init, "n_init", low=1)
+    check_int(est.max_iter, "max_iter", low=1)
     tol = est.tol
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 <= tol < np.inf:
         raise BenchError(f"tol={tol!r} must be a finite number >= 0")

@@ -11,15 +11,18 @@ from clustering.errors import BenchError
 
 logger = logging.getLogger(__name__)
 
+MAX_CLASSES = 2**16  # labels are class indices 0..MAX_CLASSES - 1, each named by its number
+
 
 def to_uint8_images(x: np.ndarray, source: str) -> np.ndarray:
     """Images (n, h, w) or (n, h, w, c), uint8 / integers in 0..255 / floats in [0, 1] ->
     (n, h, w, c) uint8 with c in {1, 3}."""
     if x.ndim == 3:
         x = x[..., np.newaxis]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3) or len(x) == 0:
+    if x.ndim != 4 or x.shape[-1] not in (1, 3) or 0 in x.shape:
         raise BenchError(
-            f"{source}: images must have shape (n, h, w) or (n, h, w, c) with c 1 or 3 and n > 0, "
+            f"{source}: images must have shape (n, h, w) or (n, h, w, c) with c 1 or 3 and n, h, "
+            "w > 0, "
             f"got {x.shape}; reshape them before saving"
         )
     if x.dtype == np.uint8:
@@ -47,7 +50,24 @@ def to_labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
         raise BenchError(
             f"{source}: labels must be non-negative integers (class indices), got dtype {y.dtype}"
         )
+    if n and y.max() >= MAX_CLASSES:
+        raise BenchError(
+            f"{source}: label {y.max()} is not a class index below {MAX_CLASSES}; number the "
+            "classes 0, 1, ... (np.unique(y, return_inverse=True)[1])"
+        )
     return y.astype(np.int64)
+
+
+def read_array(npz, key: str, source: str) -> np.ndarray:
+    """The array `key` of an open .npz; BenchError when it holds Python objects (dtype object),
+    which load only by unpickling, never done here."""
+    try:
+        return npz[key]
+    except ValueError:
+        raise BenchError(
+            f"{source} [{key}]: the array holds Python objects (dtype object), which are not "
+            "loaded; save numbers, e.g. np.savez(path, x=np.stack(images).astype(np.uint8), y=...)"
+        ) from None
 
 
 def read_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -83,9 +103,9 @@ def read_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
             )
         images, labels = [], []
         for xkey, ykey in parts:
-            x = to_uint8_images(npz[xkey], f"{source} [{xkey}]")
+            x = to_uint8_images(read_array(npz, xkey, source), f"{source} [{xkey}]")
             images.append(x)
-            labels.append(to_labels(npz[ykey], len(x), f"{source} [{ykey}]"))
+            labels.append(to_labels(read_array(npz, ykey, source), len(x), f"{source} [{ykey}]"))
     if len({x.shape[1:] for x in images}) > 1:
         raise BenchError(f"{source}: train and test images differ in shape; use one split")
     logger.info("read %s: %s", path, [p[0] for p in parts])

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from clustering.checks import check_int, check_seed
 from clustering.data.dataset import SPLITS, Dataset, stratified_subset
 from clustering.errors import BenchError
+from clustering.registry import Registry, choose_from
 
 logger = logging.getLogger(__name__)
 
@@ -59,22 +61,19 @@ class DatasetSource:
         return f"{self.name}PATH" if self.is_prefix else self.name
 
 
-class DatasetRegistry:
+class DatasetRegistry(Registry[DatasetSource]):
     """Dataset sources by name or prefix, in registration order (names before prefixes when
     listed)."""
 
     def __init__(self):
-        self._entries: dict[str, DatasetSource] = {}
+        super().__init__("dataset")
 
     def register(self, source: DatasetSource) -> DatasetSource:
-        if source.name in self._entries:
-            raise ValueError(f"dataset {source.name!r} is registered twice")
         if source.is_prefix and source.name_of is None:
             raise ValueError(f"dataset prefix {source.name!r} needs `name_of`")
         if not source.is_prefix and source.found is None:
             raise ValueError(f"dataset {source.name!r} needs `found` (a prefix ends in ':')")
-        self._entries[source.name] = source
-        return source
+        return self.insert(source.name, source)
 
     def __iter__(self) -> Iterator[DatasetSource]:
         """Named sources, then prefixes, each in registration order."""
@@ -101,7 +100,7 @@ class DatasetRegistry:
                         f"dataset {dataset!r} lacks its path; write it as {source.usage}"
                     )
                 return source, dataset[len(source.name) :]
-        raise BenchError(f"unknown dataset {dataset!r}; choose from: {', '.join(self.choices())}")
+        raise self.unknown(dataset)
 
     def short_name(self, dataset: str) -> str:
         """The name a --dataset value loads under, without loading it: `mnist` for `mnist`,
@@ -127,9 +126,10 @@ def load(
     many images, chosen with `seed`, in original order. Bad input raises BenchError.
     """
     if split not in SPLITS:
-        raise BenchError(f"unknown split {split!r}; choose from: {', '.join(SPLITS)}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | np.integer)):
-        raise BenchError(f"limit must be a whole number of images, got {limit!r}")
+        raise choose_from("split", split, list(SPLITS))
+    if limit is not None:
+        check_int(limit, "limit", low=1)
+    check_seed(seed)
     source, argument = DATASETS.resolve(name)
     loaded = source.load(argument, data_dir, split)
     images, labels = loaded.images, loaded.labels

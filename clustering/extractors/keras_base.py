@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from clustering.checks import check_int
 from clustering.errors import BenchError
 from clustering.extractors.base import Extractor, check_images
 from clustering.space import Space
@@ -180,9 +181,7 @@ class KerasExtractor(Extractor):
         return BenchError(f"{self.name}.{param}={getattr(self, param)!r} is invalid; use {rule}")
 
     def _check_int(self, param: str, low: int) -> None:
-        value = getattr(self, param)
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise self._bad(param, f"an integer >= {low}")
+        check_int(getattr(self, param), f"{self.name}.{param}", low=low)
 
     def _check_float(self, param: str, low: float, *, inclusive: bool = False) -> None:
         value = getattr(self, param)

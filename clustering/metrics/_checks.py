@@ -1,11 +1,10 @@
 """Input checks shared by the metrics: each validates one argument and raises BenchError naming the
 bad value and the fix; the metrics' private cores then assume valid input."""
 
-import numbers
-
 import numpy as np
 from sklearn.utils import check_random_state
 
+from clustering.checks import check_int
 from clustering.errors import BenchError
 
 
@@ -48,20 +47,11 @@ def check_pair(y_true, labels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_chunk_size(chunk_size) -> None:
-    if chunk_size is not None and (
-        not isinstance(chunk_size, numbers.Integral)
-        or isinstance(chunk_size, bool)
-        or chunk_size < 1
-    ):
-        raise BenchError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+    if chunk_size is not None:
+        check_int(chunk_size, "chunk_size", low=1)
 
 
 def sample_index(n_samples: int, sample_size, random_state) -> np.ndarray:
     """Rows drawn exactly as sklearn's silhouette_score: permutation(n)[:sample_size]."""
-    if (
-        not isinstance(sample_size, numbers.Integral)
-        or isinstance(sample_size, bool)
-        or (sample_size < 1)
-    ):
-        raise BenchError(f"sample_size must be a positive integer or None, got {sample_size!r}")
+    check_int(sample_size, "sample_size", low=1)
     return check_random_state(random_state).permutation(n_samples)[:sample_size]

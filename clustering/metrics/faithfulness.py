@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 from sklearn.manifold import trustworthiness as _sklearn_trustworthiness
 
+from clustering.checks import check_int
 from clustering.errors import BenchError
 from clustering.metrics._checks import check_X, sample_index
 from clustering.metrics.registry import METRICS
@@ -78,5 +79,4 @@ def faithful_asc(asc: float, trustworthiness: float, *, threshold: float = FAITH
 
 
 def _check_positive_int(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise BenchError(f"{name} must be a positive integer, got {value!r}")
+    check_int(value, name, low=1)

@@ -7,7 +7,6 @@ own features: in its own space a collapsed embedding's blob ids are learnt perfe
 they group."""
 
 import logging
-import numbers
 import warnings
 
 import numpy as np
@@ -19,6 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
+from clustering.checks import check_int
 from clustering.errors import BenchError
 from clustering.metrics._checks import check_labels, check_X
 from clustering.metrics.registry import METRICS
@@ -96,6 +96,5 @@ def _cross_val_predict(X, y, n_splits, rng) -> np.ndarray:
 
 
 def _check_options(max_samples, n_splits) -> None:
-    for name, value, low in (("max_samples", max_samples, 2), ("n_splits", n_splits, 2)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise BenchError(f"{name} must be an integer >= {low}, got {value!r}")
+    check_int(max_samples, "max_samples", low=2)
+    check_int(n_splits, "n_splits", low=2)

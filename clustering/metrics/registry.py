@@ -2,10 +2,10 @@
 labels. Objectives, table columns and "lower is better" lists everywhere derive from it."""
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from clustering.errors import BenchError
+from clustering.registry import Registry, choose_from
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,14 @@ class Metric:
     inputs: str = "features"
 
 
-class MetricRegistry:
+class MetricRegistry(Registry[Metric]):
     """Metrics by name, in registration order; iterating gives the Metric entries."""
 
     def __init__(self):
-        self._entries: dict[str, Metric] = {}
+        super().__init__("metric")
 
     def register(self, metric: Metric) -> Metric:
-        if metric.name in self._entries:
-            raise ValueError(f"metric {metric.name!r} is registered twice")
-        self._entries[metric.name] = metric
-        return metric
+        return self.insert(metric.name, metric)
 
     def add(self, *, higher_is_better: bool, label_free: bool, **options) -> Callable:
         """Decorator: register the decorated function as the metric of its name, described by
@@ -60,28 +57,11 @@ class MetricRegistry:
 
         return register
 
-    def __iter__(self) -> Iterator[Metric]:
-        return iter(list(self._entries.values()))
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def get(self, name: str) -> Metric:
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise BenchError(
-                f"unknown metric {name!r}; choose from: {', '.join(self.names())}"
-            ) from None
-
     def names(self, **where) -> list[str]:
         """Names of the metrics whose fields equal `where`, e.g. names(objective=True)."""
         return [
             metric.name
-            for metric in self._entries.values()
+            for metric in self
             if all(getattr(metric, key) == value for key, value in where.items())
         ]
 
@@ -98,9 +78,7 @@ class MetricRegistry:
         """The metric `name` if it may be optimised; BenchError naming the choices if not."""
         metric = self._entries.get(name)
         if metric is None or not metric.objective:
-            raise BenchError(
-                f"unknown objective {name!r}; choose from: {', '.join(self.objectives())}"
-            )
+            raise choose_from("objective", name, self.objectives())
         return metric
 
 

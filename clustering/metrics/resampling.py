@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 
+from clustering.checks import SEED_MAX, check_int
 from clustering.errors import BenchError
 from clustering.metrics._checks import check_labels, check_X
 from clustering.metrics.registry import METRICS
@@ -36,7 +37,7 @@ def stability(
     refit(X_subset (m, n_features), seed int) -> labels (m,): the same clusterer, fitted afresh.
     Each of n_repeats re-fits draws min(round(fraction * n_samples), max_samples) rows without
     replacement (fraction in (0, 1]; 1 re-fits on every row; max_samples bounds the cost of a
-    slow clusterer on large data) and passes seed random_state + 1, + 2, ...
+    slow clusterer on large data) and passes seed random_state + 1, + 2, ... (modulo 2**32)
     (an int random_state) or seeds drawn from it (None or a RandomState). Re-clusterings equal
     to the labels give 1; labels unrelated to the re-clusterings give about 0.
     """
@@ -62,15 +63,14 @@ def stability(
 
 def _seed(random_state, repeat: int, rng: np.random.RandomState) -> int:
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state) + repeat
+        return (int(random_state) + repeat) % (SEED_MAX + 1)
     return int(rng.randint(np.iinfo(np.int32).max))
 
 
 def _check_options(refit, n_repeats, fraction) -> None:
     if not callable(refit):
         raise BenchError(f"refit must be a callable refit(X_subset, seed) -> labels, got {refit!r}")
-    if isinstance(n_repeats, bool) or not isinstance(n_repeats, numbers.Integral) or n_repeats < 1:
-        raise BenchError(f"n_repeats must be a positive integer, got {n_repeats!r}")
+    check_int(n_repeats, "n_repeats", low=1)
     if (
         isinstance(fraction, bool)
         or not isinstance(fraction, numbers.Real)

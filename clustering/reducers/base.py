@@ -1,13 +1,11 @@
 """The reducer contract: a scikit-learn transformer from features to a smaller embedding, with a
 search space (`clustering.space`) that depends on the number of clusters."""
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from clustering.errors import BenchError
+from clustering import checks
 from clustering.registry import Registry
 from clustering.space import Searchable, Space
 
@@ -16,9 +14,7 @@ REDUCERS = Registry("reducer")
 
 def check_int(reducer, param: str, low: int) -> None:
     """BenchError naming `reducer.param` unless that parameter is an integer >= low."""
-    value = getattr(reducer, param)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise BenchError(f"{reducer.name}.{param}={value!r} is invalid; use an integer >= {low}")
+    checks.check_int(getattr(reducer, param), f"{reducer.name}.{param}", low=low)
 
 
 class Reducer(Searchable, TransformerMixin, BaseEstimator):
