@@ -280,11 +280,15 @@ def command_predict(args) -> int:
 
 
 def command_datasets(args) -> int:
-    from clustering.data import describe_sources
+    from clustering.data import bundled_test_data, describe_prefixes, describe_sources
 
     for source in describe_sources(args.data_dir):
         found = "found" if source["found"] else "missing"
         print(f"{source['name']:<16} {found:<8} {source['where']}")
+    for prefix in describe_prefixes():
+        print(f"{prefix['usage']:<16} {'given':<8} {prefix['description']}")
+    for name, folder in bundled_test_data():
+        print(f"test data: --dataset {name} --data-dir {folder}")
     return 0
 
 

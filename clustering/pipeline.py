@@ -139,7 +139,8 @@ def reduce(
     under the features' key plus the reducer's name, parameters and seed."""
     cls = REDUCERS.get(reducer_name)
     use_cache = cache is not None and cls.cached
-    key = derived_key(features_key, f"reducer:{reducer_name}", params, seed)
+    stage = f"reducer:{reducer_name}" + (f":v{cls.version}" if cls.version != 1 else "")
+    key = derived_key(features_key, stage, params, seed)
     started = time.perf_counter()
     entry = cache.get(key) if use_cache else None
     if entry is not None:

@@ -22,6 +22,7 @@ from clustering.cache import CacheEntry, FeatureCache
 from clustering.errors import BenchError
 from clustering.extractors.base import check_images
 from clustering.extractors.keras_base import import_tensorflow
+from clustering.reducers.portable import compile_for_any_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def reference_key(digest: str, preprocessing: dict, seed: int) -> str:
     payload = json.dumps(
         {
             "kind": "reference",
-            "format": 1,  # bump when reference_embedding's recipe changes
+            "format": 2,  # bump when reference_embedding's recipe changes (2: portable numba)
             "pca": PCA_COMPONENTS,
             "umap": [UMAP_COMPONENTS, UMAP_NEIGHBORS, 0.0],
             "digest": digest,
@@ -100,6 +101,7 @@ def _pca(X: np.ndarray, random_state: int) -> np.ndarray:
 
 def _umap(X: np.ndarray, random_state: int) -> np.ndarray:
     import_tensorflow()  # umap-learn imports it (for ParametricUMAP): quietly, once
+    compile_for_any_cpu()  # the same embedding on every x86-64 machine
     import umap  # imported on first use: umap-learn pulls in numba (seconds)
 
     model = umap.UMAP(

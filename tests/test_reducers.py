@@ -1,6 +1,7 @@
 """The reducer contract, run over every registered reducer on real digits (load_digits), plus
 scikit-learn's estimator checks and the PCA and UMAP specifics."""
 
+import os
 import subprocess
 import sys
 
@@ -175,3 +176,35 @@ def test_importing_reducers_loads_neither_umap_nor_numba():
     code = "import sys, clustering.reducers; print({'umap', 'numba'} & {*sys.modules})"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "set()"
+
+
+UMAP_IN_A_PROCESS = """
+import sys, numba, numpy as np
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_digits
+from clustering.reducers.umap import UMAP
+X = load_digits().data[:400].astype(np.float32)
+embedding = UMAP(n_components=5, random_state=0).fit_transform(X)
+labels = KMeans(10, n_init=1, random_state=0).fit_predict(embedding)
+np.savez(sys.argv[1], embedding=embedding, labels=labels)
+print(numba.config.CPU_NAME, numba.get_num_threads())
+"""
+
+
+def test_a_seeded_umap_gives_the_same_embedding_and_labels_whatever_the_threads(tmp_path):
+    """Two processes, one with every thread pool (numba, OpenMP, OpenBLAS) at 1 thread and one
+    at 2; numba compiles for the portable CPU target in both (reducers/portable.py)."""
+    results = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        env.update(OPENBLAS_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        env.pop("NUMBA_CPU_NAME", None)
+        out = tmp_path / f"threads-{threads}.npz"
+        command = [sys.executable, "-c", UMAP_IN_A_PROCESS, str(out)]
+        run = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+        assert run.stdout.split() == ["generic", threads]
+        results.append(np.load(out))
+    one, two = results
+    assert np.array_equal(one["embedding"], two["embedding"])
+    assert np.array_equal(one["labels"], two["labels"])
+    assert len(set(one["labels"].tolist())) == 10

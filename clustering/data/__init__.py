@@ -5,9 +5,12 @@ load into, preprocessing, and one reader per file format.
 them, optionally takes a class-stratified subset, and returns a Dataset whose `digest` hashes its
 content, so caches can key on it. `preprocess` is the one place images become model input.
 `DATASETS.choices()` lists what `--dataset` accepts; `describe_sources` where each named dataset
-looks for its files. A new source is one file that registers it and one import line here.
+looks for its files. identity.py checks that MNIST's and Fashion-MNIST's files (which share their
+names) hold the named set's records. A new source is one file that registers it and one import
+line here.
 
     registry.py    DATASETS, load, describe_sources      dataset.py   Dataset, splits, --limit
+    identity.py    official files' md5s, cuts' labels
     sources.py     --data-dir, Keras's cache, missing     preprocess.py  images -> model input
     digits.py idx.py cifar.py npz.py folder.py: a reader per format and the sources using it
 """
@@ -19,10 +22,11 @@ from clustering.data.registry import (
     DEFAULT_DATASET,
     DatasetSource,
     Loaded,
+    describe_prefixes,
     describe_sources,
     load,
 )
-from clustering.data.sources import keras_datasets_dir
+from clustering.data.sources import bundled_test_data, keras_datasets_dir
 
 # the import order is the registration order, so the order of the choices
 # isort: off
@@ -36,6 +40,8 @@ __all__ = [
     "Dataset",
     "DatasetSource",
     "Loaded",
+    "bundled_test_data",
+    "describe_prefixes",
     "describe_sources",
     "keras_datasets_dir",
     "load",

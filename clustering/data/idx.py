@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from clustering.data.dataset import SPLIT_PARTS
+from clustering.data.identity import NotTheDataset, check_official
 from clustering.data.npz import read_npz
 from clustering.data.registry import DATASETS, DatasetSource, Loaded
 from clustering.data.sources import data_root, find_file, keras_datasets_dir, missing_error, unique
@@ -159,13 +160,27 @@ def load_idx_set(name: str, data_dir, split: str) -> Loaded:
         candidates = [(folder, _stems(split)) for folder in folders]
         raise missing_error(name, idx_set.url, candidates, find_file, "(.gz)", also)
     kind, where = found
-    if kind == "npz":
-        images, labels = read_npz(where, split)
-        return Loaded(images, labels, idx_set.class_names, name, str(where.resolve()))
-    pairs = [read_idx_pair(where[i], where[i + 1]) for i in range(0, len(where), 2)]
+    pairs = [_read_part(name, kind, where, part) for part in SPLIT_PARTS[split]]
     images = np.concatenate([p[0] for p in pairs]) if len(pairs) > 1 else pairs[0][0]
     labels = np.concatenate([p[1] for p in pairs]) if len(pairs) > 1 else pairs[0][1]
-    return Loaded(images, labels, idx_set.class_names, name, str(where[0].parent.resolve()))
+    source = where if kind == "npz" else where[0].parent
+    return Loaded(images, labels, idx_set.class_names, name, str(source.resolve()))
+
+
+def _read_part(name: str, kind: str, where, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split part's images (n, 28, 28, 1) and labels (n,), checked to be `name`'s
+    (identity.check_official): from the IDX pair `where` found for the split, or Keras's .npz."""
+    images_stem, labels_stem = IDX_STEMS[part]
+    if kind == "npz":
+        images, labels = read_npz(where, part)
+        images_path = labels_path = where
+    else:
+        paths = {path.name.removesuffix(".gz"): path for path in where}
+        images_path, labels_path = paths[images_stem], paths[labels_stem]
+        images, labels = read_idx_pair(images_path, labels_path)
+    check_official(name, images_stem, images_path, images[..., 0])
+    check_official(name, labels_stem, labels_path, labels)
+    return images, labels
 
 
 def _where(name: str, data_dir) -> list[str]:
@@ -173,7 +188,15 @@ def _where(name: str, data_dir) -> list[str]:
 
 
 def _found(name: str, data_dir) -> bool:
-    return _find(name, idx_folders(name, data_dir), "test") is not None
+    """Whether the test split's files are there and are `name`'s (not another set's)."""
+    found = _find(name, idx_folders(name, data_dir), "test")
+    if found is None:
+        return False
+    try:
+        _read_part(name, *found, "test")
+    except NotTheDataset:
+        return False
+    return True
 
 
 for _name, _set in IDX_SETS.items():

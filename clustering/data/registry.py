@@ -154,3 +154,12 @@ def describe_sources(data_dir: DataDir = None) -> list[dict]:
         for source in DATASETS
         if not source.is_prefix
     ]
+
+
+def describe_prefixes() -> list[dict]:
+    """One row per prefix: usage (`npz:PATH`) and description; their data are taken as given."""
+    return [
+        {"usage": source.usage, "description": source.description}
+        for source in DATASETS
+        if source.is_prefix
+    ]

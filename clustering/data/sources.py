@@ -14,6 +14,15 @@ def keras_datasets_dir() -> Path:
     return (Path(home) if home else Path.home() / ".keras").expanduser() / "datasets"
 
 
+def bundled_test_data() -> list[tuple[str, Path]]:
+    """(dataset, folder) for the small real files a clone of the repository ships in
+    tests/data (the first 1,000 MNIST and 200 CIFAR-10 test images); [] for an installed
+    package without them."""
+    root = Path(__file__).resolve().parents[2] / "tests" / "data"
+    found = [("mnist", root / "mnist"), ("cifar10", root / "cifar10")]
+    return [(name, folder) for name, folder in found if folder.is_dir()]
+
+
 def data_root(name: str, data_dir: str | os.PathLike | None) -> Path | None:
     """--data-dir as a Path (None if not given); BenchError if it is not a folder."""
     if data_dir is None:

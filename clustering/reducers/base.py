@@ -28,10 +28,13 @@ class Reducer(Searchable, TransformerMixin, BaseEstimator):
 
     Subclasses implement `declare(space, n_clusters)`, `_fit(X)`, which learns from validated
     X (n, d) and returns the training embedding, and `_transform(X)` for new rows. `cached`
-    says whether an embedding is costly enough to keep in the feature cache.
+    says whether an embedding is costly enough to keep in the feature cache; `version` is
+    raised whenever what a configuration computes changes, so older cached embeddings are not
+    reused.
     """
 
     cached: bool = False
+    version: int = 1
 
     @classmethod
     def declare(cls, space: Space, n_clusters: int) -> dict:

@@ -7,6 +7,7 @@ import numpy as np
 
 from clustering.extractors.keras_base import import_tensorflow
 from clustering.reducers.base import REDUCERS, Reducer, check_int
+from clustering.reducers.portable import compile_for_any_cpu
 from clustering.space import Space
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ class UMAP(Reducer):
 
     The defaults are N2D's (McConville et al. 2020): as many dimensions as clusters, 20
     neighbours, min_dist 0 (dense clumps suit clustering), Euclidean distances. A given
-    `random_state` makes the embedding reproducible (umap-learn then runs on one thread).
+    `random_state` makes the embedding reproducible (umap-learn then runs on one thread, and
+    numba compiles for one CPU target on every x86-64 machine: reducers/portable.py).
     On tiny inputs `n_neighbors` is clipped to n_samples - 1 and `n_components` to
     n_samples - 2 (the spectral initialisation's limit); the values used end in `_`.
     `transform` places new rows in the fitted embedding (umap-learn's `transform`). The fitted
@@ -30,6 +32,7 @@ class UMAP(Reducer):
     """
 
     cached = True
+    version = 2  # 2: compiled for one CPU target (reducers/portable.py)
 
     def __init__(
         self, n_components=10, n_neighbors=20, min_dist=0.0, metric="euclidean", random_state=None
@@ -54,6 +57,7 @@ class UMAP(Reducer):
 
     def _fit(self, X: np.ndarray) -> np.ndarray:
         import_tensorflow()  # umap-learn imports it (for ParametricUMAP): quietly, once
+        compile_for_any_cpu()
         import umap
 
         check_int(self, "n_components", 1)

@@ -1,8 +1,9 @@
 """`write_report`: MLflow runs -> `<out>/<dataset>/` (comparison.csv and .md, selection.csv and
-.md, comparison_by_accuracy.csv and .md, trials.csv, the figures as PNG files, each cell's
-pictures and report.html holding them all). The output folder is checked before MLflow is read,
-and everything is written into a staging folder beside it that replaces the report's files only
-once complete: a failure leaves nothing half-written.
+.md, comparison_by_accuracy.csv and .md, trials.csv, environment.md (the versions and the
+machine), the figures as PNG files, each cell's pictures and report.html holding them all). The
+output folder is checked before MLflow is read, and everything is written into a staging folder
+beside it that replaces the report's files only once complete: a failure leaves nothing
+half-written.
 
 The report reads MLflow and writes back one thing only, in `log_dataset_run`: the dataset's run
 (tag clustering_bench.role = dataset), holding the selection table as metrics and files."""
@@ -27,6 +28,7 @@ from clustering.report.columns import (
     cell_parts,
     comparison_columns,
 )
+from clustering.report.environment import environment_line, environment_markdown, machine, versions
 from clustering.report.repeats import repeats_markdown, repeats_table
 from clustering.report.sections import draw_figures, table_sections
 from clustering.report.selection import (
@@ -72,7 +74,8 @@ def write_report(tracking_uri: str, dataset: str, out: str | Path = DEFAULT_OUT)
         sections = draw_figures(trials, table, stage)
         cells = cell_sections(tracking_uri, table, stage)
         shown = table_sections(*(frame for frame, _ in tables.values()))
-        html = render_page(dataset, table, trials, shown, sections, cells, tracking_uri)
+        made_with = write_environment(stage)
+        html = render_page(dataset, table, trials, shown, sections, cells, tracking_uri, made_with)
         (stage / "report.html").write_text(html)
         run_id = log_dataset_run(
             tracking_uri,
@@ -257,8 +260,18 @@ def _copy_pictures(tracker: Tracker, run_id: str, target: Path, folder: Path) ->
     return pictures
 
 
-def render_page(dataset, table, trials, tables, sections, cells, tracking_uri) -> str:
-    """report.html's text: the meta lines, the tables, the figures, the cells."""
+def write_environment(folder: Path) -> str:
+    """folder/environment.md (the versions and the machine); returns report.html's line."""
+    made_with = versions(), machine()
+    (folder / "environment.md").write_text(environment_markdown(*made_with))
+    return environment_line(*made_with)
+
+
+def render_page(
+    dataset, table, trials, tables, sections, cells, tracking_uri, made_with: str = ""
+) -> str:
+    """report.html's text: the meta lines (`made_with` last: the versions and the machine),
+    the tables, the figures, the cells."""
     complete = len(figures.complete_trials(trials))
     objectives = ", ".join(sorted(set(table["objective"].dropna())))
     meta = [
@@ -266,7 +279,7 @@ def render_page(dataset, table, trials, tables, sections, cells, tracking_uri) -
         f"{objectives}; read from MLflow store {redact(tracking_uri)}",
         f"Generated {time.strftime('%Y-%m-%d %H:%M %Z')} by "
         f"`clustering-bench report --dataset {dataset}`; tables: {', '.join(TABLE_FILES)}.",
-    ]
+    ] + ([made_with] if made_with else [])
     return page.render(
         title=f"clustering-bench: {dataset}",
         meta=meta,
