@@ -160,6 +160,8 @@ class RunConfig:
         self.check_types()
         self.check_ranges()
         self.extractors = EXTRACTORS.parse(",".join(self.extractors))
+        for name in self.extractors:  # an optional extra not installed: say which, now
+            EXTRACTORS.get(name).check_available()
         self.reducers = REDUCERS.parse(",".join(self.reducers))
         self.clusterers = CLUSTERERS.parse(",".join(self.clusterers))
         self._validate_objectives(METRICS)

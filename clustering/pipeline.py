@@ -83,7 +83,7 @@ def extract(
     """Fit the named extractor on images X (n, h, w, c) in [0, 1] and transform them.
     The cache look-up and the fit share their locals; split, each half would need them all."""
     cls = EXTRACTORS.get(extractor_name)
-    use_cache = cache is not None and cls.learned
+    use_cache = cache is not None and (cls.learned or cls.cached)
     key = cache_key(digest, preprocessing, extractor_name, params, seed, cls.version)
     if use_cache:
         started = time.perf_counter()

@@ -120,3 +120,23 @@ def test_search_benchmark_compares_the_study_search_with_random_search(capsys):
     theirs = [float(row.split("|")[4]) for row in rows]
     assert theirs[1] >= theirs[0]
     assert all(-1.0 <= value <= 1.0 for value in ours + theirs)
+
+
+def test_devices_benchmark_times_each_case_on_every_device_tensorflow_sees(test_data, capsys):
+    """A run on 32 real CIFAR-10 images, the pretrained extractor and the dense autoencoder:
+    one row per case and device, the CPU's first at 1.00x,
+    positive rates, and a header that names the GPUs or says there is none."""
+    from benchmarks import devices
+
+    devices.main(["--data-dir", str(test_data / "cifar10"), "--images", "32", "--epochs", "2",
+                  "--only", f"{devices.PRETRAINED},dense_ae"])  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    cells = [line.split("|")[1:-1] for line in lines if line.startswith("| ")]
+    rows = [r for r in cells if r[1].strip().startswith("/")]
+    found = devices.devices()
+    cases = [f"{devices.PRETRAINED} features", "dense_ae epoch"]
+    assert [(r[0].strip(), r[1].strip()) for r in rows] == [(c, d) for c in cases for d in found]
+    assert all(float(r[3]) > 0 for r in rows)
+    assert all(r[4].strip() == "1.00x" for r in rows if r[1].strip() == "/CPU:0")
+    gpus = [device for device in found if device.startswith("/GPU")]
+    assert ("no GPU visible to TensorFlow" in lines[0]) == (not gpus)

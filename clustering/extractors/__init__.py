@@ -1,4 +1,4 @@
-"""Feature extractors, registered by name: raw, dense_ae, conv_ae, unet, vae.
+"""Feature extractors, registered by name: raw, dense_ae, conv_ae, unet, vae, efficientnet.
 
 Import order is registration order, which is the order `all` expands to and reports list.
 """
@@ -10,6 +10,7 @@ from clustering.extractors.dense_ae import DenseAutoencoder
 from clustering.extractors.conv_ae import ConvAutoencoder
 from clustering.extractors.unet import UNet
 from clustering.extractors.vae import VariationalAutoencoder
+from clustering.extractors.efficientnet import EfficientNetLite0
 from clustering.extractors.keras_base import KerasExtractor, TrainingDiverged
 # isort: on
 
@@ -17,6 +18,7 @@ __all__ = [
     "EXTRACTORS",
     "ConvAutoencoder",
     "DenseAutoencoder",
+    "EfficientNetLite0",
     "Extractor",
     "KerasExtractor",
     "RawPixels",

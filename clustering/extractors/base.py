@@ -61,15 +61,24 @@ class Extractor(Searchable, TransformerMixin, BaseEstimator):
     the flag is False: `reconstructs` (`reconstruct(X)`: images -> images), `decodes`
     (`decode(codes)`: features -> images), `samples` (`sample(n, random_state)`: new images).
     `learned` says whether fitting trains a model (worth caching the features); models that
-    train expose `history_` (dict of per-epoch loss lists). `version` is raised whenever the
-    model a configuration builds changes, so cached features of the older model are not reused.
+    train expose `history_` (dict of per-epoch loss lists). `cached` asks the feature cache to
+    keep the features of an extractor that learns nothing but is costly to run (a pretrained
+    network). `check_available()` raises BenchError naming what to install when the extractor
+    cannot run in this environment (an optional extra), before any run opens. `version` is
+    raised whenever the model a configuration builds changes, so cached features of the older
+    model are not reused.
     """
 
     version: int = 1
     learned: bool = False
+    cached: bool = False
     reconstructs: bool = False
     decodes: bool = False
     samples: bool = False
+
+    @classmethod
+    def check_available(cls) -> None:
+        """BenchError naming what to install when this extractor cannot run here."""
 
     def fit(self, X, y=None, epoch_callback=None):
         """Learn from images X (n, h, w, c) in [0, 1]; `epoch_callback(epoch, logs)` is called

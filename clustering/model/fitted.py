@@ -61,8 +61,9 @@ def keep_clusterer(cache: FeatureCache | None, reduction, spec, params: dict, cl
 
 
 def _keep_extractor(cache: FeatureCache | None, key: str, extractor) -> None:
-    """A learned extractor, stripped of its Keras models (raw pixels keep nothing)."""
-    if extractor is not None and EXTRACTORS.get(extractor.name).learned:
+    """A learned or cached extractor, stripped of its Keras models (raw pixels keep nothing)."""
+    cls = EXTRACTORS.get(extractor.name) if extractor is not None else None
+    if cls is not None and (cls.learned or cls.cached):
         _keep(cache, key, "extractor", lambda: strip_extractor(extractor))
 
 
