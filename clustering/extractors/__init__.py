@@ -1,4 +1,4 @@
-"""Feature extractors, registered by name: raw, dense_ae, conv_ae, unet, vae.
+"""Feature extractors, registered by name: raw, dense_ae, conv_ae, unet, vae, patch_kmeans, hog.
 
 Import order is registration order, which is the order `all` expands to and reports list.
 """
@@ -10,6 +10,8 @@ from clustering.extractors.dense_ae import DenseAutoencoder
 from clustering.extractors.conv_ae import ConvAutoencoder
 from clustering.extractors.unet import UNet
 from clustering.extractors.vae import VariationalAutoencoder
+from clustering.extractors.patch_kmeans import PatchKMeans
+from clustering.extractors.hog import HOG
 from clustering.extractors.keras_base import KerasExtractor, TrainingDiverged
 # isort: on
 
@@ -18,7 +20,9 @@ __all__ = [
     "ConvAutoencoder",
     "DenseAutoencoder",
     "Extractor",
+    "HOG",
     "KerasExtractor",
+    "PatchKMeans",
     "RawPixels",
     "TrainingDiverged",
     "UNet",
