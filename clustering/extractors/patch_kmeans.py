@@ -108,6 +108,15 @@ class PatchKMeans(Extractor):
                 "images; lower it or pass n_components=None"
             )
         rng = check_random_state(self.random_state)
+        self._learn_dictionary(X, rng)
+        self.image_shape_ = tuple(int(s) for s in X.shape[1:])
+        features = self._fit_output(self._encode(X), rng)
+        self.n_features_out_ = int(features.shape[1])
+        logger.info("%s: %d atoms, %d features", self.name, self.n_atoms, self.n_features_out_)
+        return features
+
+    def _learn_dictionary(self, X: np.ndarray, rng) -> None:
+        """`mean_`, `whitening_` and `atoms_` from n_patches random patches of X."""
         patches = _normalise(self._random_patches(X, rng))
         self.mean_, self.whitening_ = _zca(patches)
         kmeans = MiniBatchKMeans(
@@ -120,23 +129,16 @@ class PatchKMeans(Extractor):
         )
         kmeans.fit((patches - self.mean_) @ self.whitening_)
         self.atoms_ = kmeans.cluster_centers_.astype(np.float32)
-        self.image_shape_ = tuple(int(s) for s in X.shape[1:])
+
+    def _fit_output(self, codes: np.ndarray, rng) -> np.ndarray:
+        """Standardise the pooled codes (n, d) and fit the PCA; the features, as `transform`."""
+        self.feature_mean_ = codes.mean(axis=0)
+        self.feature_scale_ = codes.std(axis=0) + np.float32(1e-6)
         self.pca_ = None
-        features = self._encode(X)
-        self.feature_mean_ = features.mean(axis=0)
-        self.feature_scale_ = features.std(axis=0) + np.float32(1e-6)
-        features = (features - self.feature_mean_) / self.feature_scale_
+        features = (codes - self.feature_mean_) / self.feature_scale_
         if self.n_components is not None:
             self.pca_ = PCA(self.n_components, random_state=rng.randint(np.iinfo(np.int32).max))
             features = self.pca_.fit(features).transform(features).astype(np.float32)
-        self.n_features_out_ = int(features.shape[1])
-        logger.info(
-            "%s: %d atoms from %d patches, %d features",
-            self.name,
-            self.n_atoms,
-            len(patches),
-            self.n_features_out_,
-        )
         return features
 
     def transform(self, X) -> np.ndarray:
