@@ -103,8 +103,8 @@ def extract(
             )
     started = time.perf_counter()
     extractor = cls(**params, random_state=seed)
-    extractor.fit(X, epoch_callback=epoch_callback)
-    features = np.asarray(extractor.transform(X), dtype=np.float32)
+    # one call: an extractor that encodes while it fits (patch_kmeans) encodes the images once
+    features = np.asarray(extractor.fit_transform(X, epoch_callback=epoch_callback), np.float32)
     reconstructions = None
     if cls.reconstructs:
         reconstructions = np.asarray(extractor.reconstruct(X[:N_RECONSTRUCTIONS]), np.float32)

@@ -16,20 +16,23 @@ from space_checks import assert_known_params_enqueue, assert_params_in_space
 
 from clustering import data as datasets
 from clustering.errors import BenchError
-from clustering.extractors import EXTRACTORS, TrainingDiverged
+from clustering.extractors import EXTRACTORS, KerasExtractor, TrainingDiverged
 from clustering.extractors.keras_base import epoch_hooks
 
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
 NAMES = EXTRACTORS.names()
-LEARNED = [name for name in NAMES if EXTRACTORS.get(name).learned]
+LEARNED = [name for name in NAMES if issubclass(EXTRACTORS.get(name), KerasExtractor)]
 CONVOLUTIONAL = [name for name in LEARNED if name != "dense_ae"]
 TINY = {"epochs": 2, "batch_size": 64}
+CHECKED = ["patch_kmeans", "hog"]  # extractors outside Keras that check their parameters
+TINY_BY_NAME = {"patch_kmeans": {"n_atoms": 16, "n_patches": 2000, "n_components": 8}}
 
 
 def make(name: str, **params):
     cls = EXTRACTORS.get(name)
-    return cls(**({**TINY, **params} if cls.learned else params))
+    tiny = TINY if name in LEARNED else TINY_BY_NAME.get(name, {})
+    return cls(**{**tiny, **params})
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +97,13 @@ def test_search_space_proposes_valid_configurations_for_digits(name):
         trial = study.ask()
         params = cls.search_space(trial)
         assert all(key.startswith(f"{name}.") for key in trial.params)
-        if cls.learned:
+        if name in LEARNED:
             extractor = cls(**params)
             extractor._check_training_params(300)
             extractor._check_params((8, 8, 1))
             assert 5 <= params["epochs"] <= 60
+        elif name in CHECKED:  # the spaces of the patch and gradient features: CIFAR-sized
+            cls(**params)._check_params((32, 32, 3))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -205,6 +210,30 @@ def cifar_color(test_data):
     return datasets.preprocess(dataset.images, color=True)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_every_extractor_keeps_colour(cifar_color, name):
+    """RGB images (60, 32, 32, 3) go through every extractor: codes one row per image, and
+    images that come back (reconstructions, decoded codes) keep their three channels."""
+    extractor = make(name, **({"epochs": 1, "validation_split": 0} if name in LEARNED else {}))
+    codes = extractor.fit(cifar_color).transform(cifar_color)
+    assert codes.shape[0] == len(cifar_color) and codes.dtype == np.float32
+    assert extractor.image_shape_ == (32, 32, 3)
+    if extractor.reconstructs:
+        assert extractor.reconstruct(cifar_color[:2]).shape == (2, 32, 32, 3)
+    if extractor.decodes:
+        assert extractor.decode(codes[:2]).shape == (2, 32, 32, 3)
+    with pytest.raises(BenchError, match="fitted on images of shape"):
+        extractor.transform(cifar_color[..., :1])  # gray images to a colour model
+
+
+def test_colour_codes_differ_from_gray_codes(cifar_color):
+    """Colour is used, not dropped: hog and patch_kmeans codes of RGB and gray images differ."""
+    gray = np.repeat(cifar_color.mean(axis=-1, keepdims=True), 3, axis=-1)
+    for name in CHECKED:
+        extractor = make(name).fit(cifar_color)
+        assert not np.allclose(extractor.transform(cifar_color), extractor.transform(gray))
+
+
 def test_unet_keeps_learning_on_mnist(test_data):
     """The U-Net once went dark after its first epoch on these images (loss stuck at the mean
     squared pixel, the loss of an all-black output, for seeds 0-2); it must keep learning."""
@@ -303,6 +332,14 @@ BAD_PARAMS = [
     ("vae", {"encoder": "rnn"}, "vae.encoder='rnn'"),
     ("vae", {"latent_dim": 0}, "vae.latent_dim=0"),
     ("vae", {"filters": (8, 8, 8, 8)}, "vae.filters"),
+    ("patch_kmeans", {"patch_size": 9}, "patch_kmeans.patch_size=9 is larger than the 8x8"),
+    ("patch_kmeans", {"pooling": 3}, "patch_kmeans.pooling=3 needs at least 3 patch positions"),
+    ("patch_kmeans", {"encoding": "omp"}, "patch_kmeans.encoding='omp'"),
+    ("patch_kmeans", {"n_atoms": 1}, "patch_kmeans.n_atoms=1"),
+    ("patch_kmeans", {"n_components": 500}, "patch_kmeans.n_components=500 is more than the 300"),
+    ("hog", {"cells_per_side": 9}, "hog.cells_per_side=9 leaves cells under a pixel"),
+    ("hog", {"cells_per_block": 5}, "hog.cells_per_block=5 is more than the 4 cells"),
+    ("hog", {"color_bins": -1}, "hog.color_bins=-1"),
 ]
 
 
@@ -372,3 +409,10 @@ def test_importing_extractors_does_not_load_tensorflow():
     code = "import sys, clustering.extractors; print({'keras', 'tensorflow'} & {*sys.modules})"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "set()"
+
+
+def test_patch_kmeans_encodes_once_with_the_numbers_of_transform(digits):
+    extractor = make("patch_kmeans")
+    np.testing.assert_array_equal(extractor.fit_transform(digits), extractor.transform(digits))
+    atoms = extractor.atom_images(10)
+    assert atoms.shape == (10, 6, 6, 1) and atoms.min() >= 0 and atoms.max() <= 1

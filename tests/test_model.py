@@ -304,3 +304,25 @@ def test_pointing_mlflow_at_a_store_leaves_no_tracking_uri_behind(tmp_path, monk
     with using_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}"):
         pass
     assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///elsewhere.db"
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_the_model_takes_stored_rgb_images_and_preprocesses_them_as_the_study(test_data, color):
+    """Gray or colour, the model's input is the dataset's (n, 32, 32, 3) uint8 images, and the
+    extractor sees the channels the study saw (1 gray, 3 with --color)."""
+    from clustering.clusterers import CLUSTERERS
+    from clustering.extractors import EXTRACTORS
+    from clustering.model.pyfunc import ClusterModel
+    from clustering.reducers import REDUCERS
+
+    dataset = data.load("cifar10", data_dir=test_data / "cifar10", limit=60)
+    X = data.preprocess(dataset.images, color=color)
+    extractor = EXTRACTORS.get("hog")().fit(X)
+    reducer = REDUCERS.get("none")()
+    embedding = reducer.fit_transform(extractor.transform(X))
+    clusterer = CLUSTERERS.get("kmeans")(n_clusters=3, random_state=0).fit(embedding)
+    model = ClusterModel(extractor, reducer, clusterer, dataset.images.shape[1:], color, "cifar10")
+    predicted = model.predict(None, dataset.images)["cluster"].to_numpy()
+    np.testing.assert_array_equal(predicted, clusterer.labels_)
+    assert extractor.image_shape_ == (32, 32, 3 if color else 1)
+    assert model.metadata()["image_shape"] == [32, 32, 3]

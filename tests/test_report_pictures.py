@@ -96,3 +96,25 @@ def test_a_reduced_cell_draws_each_clusters_mean_code_as_its_centre(digits, tmp_
         cell, spec, stages({}, {"n_components": 8, "whiten": False}), FeatureCache(tmp_path)
     )
     assert sorted(figures) == ["centres.png", "cluster_samples.png", "confusion.png"]
+
+
+@pytest.mark.slow
+def test_patch_kmeans_draws_its_dictionary_atoms_from_the_cache(digits, tmp_path):
+    """The atoms are drawn on a cache miss and, from the extractor kept beside the cache, on a
+    hit (when the trial's fitted extractor is no longer in memory)."""
+    from clustering.model import fitted
+
+    cell, spec = cell_for(digits, "patch_kmeans")
+    params = stages({"n_atoms": 12, "n_patches": 500, "n_components": 5})
+    cache = FeatureCache(tmp_path)
+    extraction, reduction = pipeline.embed(cell, spec, params, cache)
+    fitted.keep(cache, extraction, reduction)
+    assert pictures.dictionary_atoms("patch_kmeans", extraction).shape == (12, 6, 6, 1)
+    hit, _ = pipeline.embed(cell, spec, params, cache)
+    assert hit.cache_hit and hit.extractor is None
+    np.testing.assert_array_equal(
+        pictures.dictionary_atoms("patch_kmeans", hit, cache),
+        extraction.extractor.atom_images(100),
+    )
+    assert "atoms.png" in pictures.draw(cell, spec, params, cache)
+    assert pictures.dictionary_atoms("raw", extraction) is None

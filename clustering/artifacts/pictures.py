@@ -12,7 +12,8 @@ import numpy as np
 
 from clustering import pipeline
 from clustering.artifacts import grids
-from clustering.extractors import EXTRACTORS
+from clustering.extractors import EXTRACTORS, PatchKMeans
+from clustering.model.fitted import kept_extractor
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ def draw(cell_data, spec, params: dict, cache=None) -> dict:
     "reducer", "clusterer"):
     `centres.png` (each cluster's mean code as pixels: raw, or decoded when the extractor has
     a decoder), `cluster_samples.png`, `confusion.png`, `reconstructions.png` (autoencoders)
-    and `generated.png` (extractors that can sample, i.e. the VAE)."""
+    `generated.png` (extractors that can sample, i.e. the VAE) and `atoms.png` (the dictionary
+    of `patch_kmeans`)."""
     X, y_true = cell_data.X, cell_data.y_true
     extraction, reduction = pipeline.embed(cell_data, spec, params, cache)
     labels, _ = pipeline.cluster(
@@ -49,6 +51,9 @@ def draw(cell_data, spec, params: dict, cache=None) -> dict:
         figures["reconstructions.png"] = grids.reconstruction_grid(
             originals, extraction.reconstructions
         )
+    atoms = dictionary_atoms(spec.extractor, extraction, cache)
+    if atoms is not None:
+        figures["atoms.png"] = grids.image_grid(atoms, cell_inches=0.5)
     generated = generated_images(spec.extractor, extraction, spec.seed)
     if generated is not None:
         figures["generated.png"] = grids.image_grid(generated)
@@ -89,6 +94,15 @@ def generated_images(extractor_name: str, extraction, seed: int):
     latent_dim = extraction.features.shape[1]
     z = np.random.default_rng(seed).standard_normal((N_GENERATED, latent_dim))
     return decode(z.astype(np.float32))
+
+
+def dictionary_atoms(extractor_name: str, extraction, cache=None):
+    """The first 100 dictionary atoms (m, p, p, c) in [0, 1] of a `patch_kmeans` extraction
+    (its fitted extractor, else the one kept beside the cache); None for other extractors."""
+    if not issubclass(EXTRACTORS.get(extractor_name), PatchKMeans):
+        return None
+    extractor = extraction.extractor or kept_extractor(cache, extraction.key)
+    return None if extractor is None else extractor.atom_images(100)
 
 
 def majority_labels(labels: np.ndarray, y_true: np.ndarray, n_clusters: int) -> list:

@@ -48,6 +48,12 @@ def attach_encoder(extractor, encoder):
     return extractor
 
 
+def kept_extractor(cache: FeatureCache | None, key: str):
+    """The fitted extractor a trial kept under its features' `key` (None when absent)."""
+    kept = _read(cache, key)
+    return attach_encoder(*kept) if kept else None
+
+
 def keep(cache: FeatureCache | None, extraction, reduction) -> None:
     """Write the stages fitted in memory by a trial (a cache miss) beside their cache entries;
     a failure is logged, never raised (the cell's model then fits them again)."""
