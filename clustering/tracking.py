@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -32,6 +33,7 @@ BEST_PREFIX = "best."
 MAX_BATCH = 100
 DIGEST_CHARS = 12  # of the dataset's sha256, as the logs show it (MLflow keeps at most 36)
 DATASET_CONTEXT = "train"  # every image of a cell is clustered: each run's one input
+LABELS_ARTIFACT = "labels.npy"  # a trial run's cluster labels (n,), int16 or int32
 
 
 class Tracker:
@@ -222,6 +224,16 @@ class Tracker:
                 python_model=python_model,
                 **kwargs,
             )
+
+    def log_labels(self, run_id: str, labels: np.ndarray) -> None:
+        """Log a trial's cluster labels (n,) as the run's `labels.npy` (int16 when they fit,
+        else int32), so label-free criteria can be computed after the fact."""
+        labels = np.asarray(labels)
+        small = labels.size == 0 or np.abs(labels).max() < np.iinfo(np.int16).max
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / LABELS_ARTIFACT
+            np.save(path, labels.astype(np.int16 if small else np.int32))
+            self.client.log_artifact(run_id, str(path))
 
     def log_figure(self, run_id: str, figure, filename: str, artifact_path: str = "") -> None:
         """Save a matplotlib figure as a PNG artifact of the run."""

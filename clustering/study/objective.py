@@ -103,6 +103,7 @@ class Objective:
             tags["metric_sample_size"] = cell.metric_sample_size
             tags["metric_random_state"] = cell.seed
         self.tracker.log(run_id, metrics=scores, tags=tags)
+        self.tracker.log_labels(run_id, clustering.labels)
         self.scores = scores
         values = [scores[name] for name in cell.objectives]
         for name, value in zip(cell.objectives, values, strict=True):

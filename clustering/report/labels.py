@@ -1,0 +1,41 @@
+"""Each trial's cluster labels, read back from its MLflow run's `labels.npy` artifact (logged by
+the run since labels were kept; older runs have none), for the criteria computed after the fact
+over all the trials of a dataset (the consensus)."""
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from clustering.tracking import LABELS_ARTIFACT
+
+logger = logging.getLogger(__name__)
+
+
+def trial_labels(tracking_uri: str, run_ids) -> dict[str, np.ndarray]:
+    """run id -> that run's cluster labels (n,) int64, for each of `run_ids` whose run logged
+    them; runs without the artifact are left out."""
+    client = MlflowClient(tracking_uri)
+    found = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for run_id in run_ids:
+            path = _download(client, run_id, Path(folder) / run_id)
+            if path is not None:
+                found[run_id] = np.load(path, allow_pickle=False).astype(np.int64)
+    logger.debug("read the labels of %d of %d trial runs", len(found), len(list(run_ids)))
+    return found
+
+
+def _download(client: MlflowClient, run_id: str, folder: Path) -> Path | None:
+    """The run's labels artifact downloaded into `folder`, None when it has none."""
+    if not any(item.path == LABELS_ARTIFACT for item in client.list_artifacts(run_id)):
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(client.download_artifacts(run_id, LABELS_ARTIFACT, str(folder)))
+    except (MlflowException, OSError) as error:
+        logger.warning("trial run %s: its labels could not be read (%s)", run_id, error)
+        return None
