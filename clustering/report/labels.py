@@ -7,9 +7,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from clustering.metrics import consensus
 from clustering.tracking import LABELS_ARTIFACT
 
 logger = logging.getLogger(__name__)
@@ -19,13 +21,14 @@ def trial_labels(tracking_uri: str, run_ids) -> dict[str, np.ndarray]:
     """run id -> that run's cluster labels (n,) int64, for each of `run_ids` whose run logged
     them; runs without the artifact are left out."""
     client = MlflowClient(tracking_uri)
+    run_ids = list(run_ids)
     found = {}
     with tempfile.TemporaryDirectory() as folder:
         for run_id in run_ids:
             path = _download(client, run_id, Path(folder) / run_id)
             if path is not None:
                 found[run_id] = np.load(path, allow_pickle=False).astype(np.int64)
-    logger.debug("read the labels of %d of %d trial runs", len(found), len(list(run_ids)))
+    logger.debug("read the labels of %d of %d trial runs", len(found), len(run_ids))
     return found
 
 
@@ -39,3 +42,26 @@ def _download(client: MlflowClient, run_id: str, folder: Path) -> Path | None:
     except (MlflowException, OSError) as error:
         logger.warning("trial run %s: its labels could not be read (%s)", run_id, error)
         return None
+
+
+def with_consensus(trials: pd.DataFrame, labels: dict[str, np.ndarray]) -> pd.DataFrame:
+    """`trials` (the trials table) with its `consensus` column computed after the fact: each
+    complete trial's mean NMI to every other complete trial clustering the same number of
+    images, from `labels` (run id -> labels (n,), trial_labels), rounded to 12 decimals so that
+    copies of one clustering tie; NaN for a trial without labels or without another to compare
+    with."""
+    trials = trials.copy()
+    trials["consensus"] = np.nan
+    done = trials[(trials["state"] == "COMPLETE") & trials["run_id"].isin(labels.keys())]
+    sizes = done["run_id"].map(lambda run_id: len(labels[run_id]))
+    for _, group in done.groupby(sizes):
+        if len(group) >= 2:
+            stacked = np.stack([labels[run_id] for run_id in group["run_id"]])
+            trials.loc[group.index, "consensus"] = np.round(consensus(stacked), 12)
+    return trials
+
+
+def trials_with_consensus(tracking_uri: str, trials: pd.DataFrame) -> pd.DataFrame:
+    """`trials` with its consensus column, from the labels kept on the complete trials' runs."""
+    done = trials.loc[trials["state"] == "COMPLETE", "run_id"]
+    return with_consensus(trials, trial_labels(tracking_uri, list(done)))
