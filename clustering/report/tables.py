@@ -146,6 +146,13 @@ def comparison_table(tracking_uri: str, dataset: str) -> pd.DataFrame:
     return table.sort_values(parts, ignore_index=True)
 
 
+def dataset_names(tracking_uri: str) -> list[str]:
+    """Every dataset the store has cell runs of (their `dataset` tag), sorted."""
+    with reading(tracking_uri):
+        runs = _search(f"tags.`{ROLE_TAG}` = 'cell'")
+    return sorted(set(_tag(runs, "dataset").dropna()))
+
+
 def run_dataset_name(dataset: str) -> str:
     """The name runs of a --dataset value are tagged with: `flat` for `npz:/data/flat.npz`
     (the datasets registry's short name); a value it does not know is taken as that name."""
