@@ -275,6 +275,8 @@ def _print_summaries(args, config, summaries) -> None:
 
 
 def command_report(args) -> int:
+    from clustering.report.sections import UNCERTAIN_NOTE
+    from clustering.report.selection import uncertain
     from clustering.report.write import write_report
 
     if args.all or "," in args.dataset:
@@ -284,6 +286,8 @@ def command_report(args) -> int:
         print(written["markdown"], end="")
         print("\nChoosing without labels: the trial each criterion selects\n")
         print(written["selection_markdown"], end="")
+        if uncertain(written["selection_table"]):
+            print(f"\n{UNCERTAIN_NOTE}")
         print(
             f"\nwrote {written['csv']}, {written['markdown_path']}, {written['trials_csv']}, "
             f"{len(written['figures'])} figures, {len(written['pictures'])} cell pictures and "

@@ -5,6 +5,7 @@ them (created once, updated by the next report, never counted as a cell), each c
 by Hungarian accuracy beside the one its objective chose, and the Pareto figure of a
 multi-objective cell."""
 
+import html
 import math
 
 import numpy as np
@@ -14,8 +15,10 @@ import report_store
 from mlflow.tracking import MlflowClient
 from scipy.stats import rankdata
 
+from clustering.cli import main
 from clustering.metrics import METRICS
 from clustering.report.columns import DATASET_ROLE, RANK_MEMBERS
+from clustering.report.sections import UNCERTAIN_NOTE
 from clustering.report.selection import selection_table, uncertain, with_rank_combination
 from clustering.report.write import write_report
 from clustering.tracking import ROLE_TAG
@@ -277,3 +280,16 @@ def test_the_choice_is_uncertain_where_the_trusted_criteria_choose_far_apart():
     assert not uncertain(table(close))  # dunn is no member: its bad choice does not count
     assert uncertain(table({**close, "consensus": 0.62}))
     assert not uncertain(table({"faithful_asc": 0.8, "consensus": float("nan")}))
+
+
+def test_the_page_and_the_command_say_where_the_choice_is_uncertain(tmp_path, capsys):
+    def trial(accuracy: float) -> dict:  # faithful_asc follows the accuracy, stability opposes it
+        return {"hungarian_accuracy": accuracy, "faithful_asc": accuracy, "stability": -accuracy}
+
+    store = report_store.store(tmp_path, [{"trial_scores": [trial(a) for a in KMEANS]}])
+    out = tmp_path / "out"
+    assert main(["report", "--dataset", "digits", "--tracking-uri", store, "--out", str(out)]) == 0
+    assert UNCERTAIN_NOTE in capsys.readouterr().out
+    assert html.escape(UNCERTAIN_NOTE) in (out / "digits" / "report.html").read_text()
+    page = write_report(known_store(tmp_path / "agreed"), "digits", tmp_path / "agreed_out")
+    assert uncertain(page["selection_table"]) == (UNCERTAIN_NOTE in page["html"].read_text())
