@@ -3,7 +3,7 @@
 mean ± std where the cell run carries repeats, and its average rank), scores.csv (the same
 numbers, tidy: dataset, cell, value, std), ranks.csv (datasets x cells), the Friedman test and
 Nemenyi's critical difference as critical_difference.png, selection.csv and .md (per dataset
-the default criterion's row of the selection table: chosen, oracle, median, and whether the
+the default criteria's rows of the selection table: chosen, oracle, median, and whether the
 criteria disagree there) and report.html holding them. Reads MLflow only; writes nothing back."""
 
 import io
@@ -20,7 +20,7 @@ from clustering.errors import BenchError
 from clustering.metrics import METRICS
 from clustering.report import figures
 from clustering.report import html as page
-from clustering.report.columns import cell_label, cell_parts
+from clustering.report.columns import SELECTION_DEFAULT, cell_label, cell_parts
 from clustering.report.critical_difference import diagram, rank_test
 from clustering.report.labels import trials_with_consensus
 from clustering.report.selection import selection_table, uncertain
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 FOLDER = "across_datasets"
 SCORE = METRICS.get("hungarian_accuracy").name  # what the cells are compared by
+DEFAULT_CRITERIA = list(dict.fromkeys([DEFAULT_OBJECTIVE, SELECTION_DEFAULT]))
 SELECTION_COLUMNS = [
     "dataset", "criterion", "selected_hungarian", "oracle_hungarian", "median_hungarian",
     "gap", "choice",
@@ -84,20 +85,26 @@ def _mean_std(value: float, std: float) -> str:
     return f"{value:.4f}" if pd.isna(std) else f"{value:.4f} ± {std:.4f}"
 
 
-def default_selection(tracking_uri: str, table: pd.DataFrame) -> dict:
-    """The row of the default criterion (DEFAULT_OBJECTIVE) in the selection table of the
-    dataset whose comparison table is `table`: the accuracy it selects, the oracle's and the
-    median, the gap, and `choice` "uncertain" where the trusted criteria choose more than
-    UNCERTAIN_SPAN apart (selection.uncertain)."""
+def default_selection(tracking_uri: str, table: pd.DataFrame) -> list[dict]:
+    """The rows of the default criteria (DEFAULT_CRITERIA: the default objective, then the
+    after-the-fact criterion the report trusts) in the selection table of the dataset whose
+    comparison table is `table`: the accuracy each selects, the oracle's and the median, the
+    gap, and `choice` "uncertain" where the trusted criteria choose more than UNCERTAIN_SPAN
+    apart (selection.uncertain)."""
     trials = trials_with_consensus(tracking_uri, trials_table(tracking_uri, table))
     selection = selection_table(trials)
-    row = selection[selection["criterion"] == DEFAULT_OBJECTIVE].iloc[0]
-    return {
-        "dataset": table["dataset"].iloc[0],
-        **{column: row[column] for column in SELECTION_COLUMNS[1:5]},
-        "gap": row["oracle_hungarian"] - row["selected_hungarian"],
-        "choice": "uncertain" if uncertain(selection) else "",
-    }
+    choice = "uncertain" if uncertain(selection) else ""
+    rows = []
+    for _, row in selection[selection["criterion"].isin(DEFAULT_CRITERIA)].iterrows():
+        rows.append(
+            {
+                "dataset": table["dataset"].iloc[0],
+                **{column: row[column] for column in SELECTION_COLUMNS[1:5]},
+                "gap": row["oracle_hungarian"] - row["selected_hungarian"],
+                "choice": choice,
+            }
+        )
+    return rows
 
 
 def across_tables(tracking_uri: str, datasets: list[str]) -> dict:
@@ -114,9 +121,8 @@ def across_tables(tracking_uri: str, datasets: list[str]) -> dict:
     scores = pd.concat([cell_scores(tracking_uri, table) for table in tables], ignore_index=True)
     values = scores.pivot(index="dataset", columns="cell", values="value").reindex(index=names)
     test = rank_test(values)
-    selection = pd.DataFrame(
-        [default_selection(tracking_uri, table) for table in tables], columns=SELECTION_COLUMNS
-    )
+    rows = [row for table in tables for row in default_selection(tracking_uri, table)]
+    selection = pd.DataFrame(rows, columns=SELECTION_COLUMNS)
     return {
         "scores": scores,
         "test": test,
@@ -148,7 +154,7 @@ def write_across_report(tracking_uri: str, datasets: list[str], out="reports") -
         (stage / figure.filename).write_bytes(figure.png)
         (stage / "report.html").write_text(render_across(tracking_uri, tables, figure))
     seconds = time.perf_counter() - started
-    logger.info("wrote %s (%d datasets) in %.1f s", folder, len(tables["selection"]), seconds)
+    logger.info("wrote %s (%d datasets) in %.1f s", folder, len(tables["test"].ranks), seconds)
     return {**tables, "folder": folder, "markdown": markdown, "seconds": seconds}
 
 
@@ -164,10 +170,10 @@ def render_across(tracking_uri: str, tables: dict, figure) -> str:
     from clustering.study.storage import redact
 
     test = tables["test"]
-    datasets = ", ".join(tables["selection"]["dataset"])
+    datasets = ", ".join(dict.fromkeys(tables["selection"]["dataset"]))
     cells = tables["cells"]
     meta = [
-        f"{len(cells)} cells on {len(tables['selection'])} datasets ({datasets}), compared by "
+        f"{len(cells)} cells on {len(test.ranks)} datasets ({datasets}), compared by "
         f"{SCORE} of each cell's best trial (mean ± std over repeats where the runs have them); "
         f"read from MLflow store {redact(tracking_uri)}",
         f"Friedman test over the {len(test.average_ranks)} cells every dataset has: statistic "
@@ -185,8 +191,8 @@ def render_across(tracking_uri: str, tables: dict, figure) -> str:
             "cells",
         ),
         page.TableSection(
-            f"Choosing without labels: {DEFAULT_OBJECTIVE} per dataset",
-            "The trial the default criterion selects beside the best (oracle) and the median "
+            f"Choosing without labels: {' and '.join(DEFAULT_CRITERIA)} per dataset",
+            "The trial each default criterion selects beside the best (oracle) and the median "
             "trial; uncertain: the label-free criteria choose accuracies more than 0.1 apart.",
             page.comparison(
                 tables["selection"],

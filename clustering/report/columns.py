@@ -24,6 +24,11 @@ RANK_MEMBERS = tuple(
 )
 AFTER_THE_FACT_CRITERIA = [*METRICS.names(label_free=True, inputs="labelings"), RANK_COMBINATION]
 ALL_SELECTION_CRITERIA = [*SELECTION_CRITERIA, *AFTER_THE_FACT_CRITERIA]
+# The criterion the report trusts beside the default objective (config.DEFAULT_OBJECTIVE, the best
+# per-trial one): the best worst case over every criterion, after-the-fact ones included, on the
+# datasets of results/criteria/criteria.md (benchmarks/criteria_across_datasets.py, the rule in
+# report/criteria.py); there it is the default objective itself, so one row per dataset shows.
+SELECTION_DEFAULT = METRICS.get("faithful_asc").name
 UNCERTAIN_SPAN = 0.1  # the choice is uncertain where RANK_MEMBERS' choices span more accuracy
 # What a criterion's choice is judged by: a short name for the selection table's columns
 # (spearman_hungarian, selected_nmi, ...) -> the label score, checked against the registry.
