@@ -117,7 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     report = command(
         "report", help="MLflow runs -> tables, figures and report.html in reports/<dataset>/"
     )
-    report.add_argument("--dataset", default="digits")
+    report.add_argument(
+        "--dataset",
+        default="digits",
+        help="a dataset, or several comma-separated for the cross-dataset page",
+    )
+    report.add_argument(
+        "--all", action="store_true", help="the cross-dataset page of every dataset in the store"
+    )
     report.add_argument("--tracking-uri")
     report.add_argument(
         "--out",
@@ -222,8 +229,12 @@ def _print_summaries(args, config, summaries) -> None:
 
 
 def command_report(args) -> int:
+    from clustering.report.sections import UNCERTAIN_NOTE
+    from clustering.report.selection import uncertain
     from clustering.report.write import write_report
 
+    if args.all or "," in args.dataset:
+        return command_report_across(args)
     written = write_report(resolve_tracking_uri(args.tracking_uri), args.dataset, args.out)
     if not args.quiet:
         print(written["markdown"], end="")
@@ -232,11 +243,32 @@ def command_report(args) -> int:
         if written["repeats_markdown"]:
             print("\nRepeats: each cell's best configuration, mean ± std over the seeds\n")
             print(written["repeats_markdown"], end="")
+        if uncertain(written["selection_table"]):
+            print(f"\n{UNCERTAIN_NOTE}")
         print(
             f"\nwrote {written['csv']}, {written['markdown_path']}, {written['trials_csv']}, "
             f"{len(written['figures'])} figures, {len(written['pictures'])} cell pictures and "
             f"{written['html']} in {written['seconds']:.1f} s"
         )
+    return 0
+
+
+def command_report_across(args) -> int:
+    from clustering.report.across import write_across_report
+    from clustering.report.tables import dataset_names
+
+    tracking_uri = resolve_tracking_uri(args.tracking_uri)
+    datasets = dataset_names(tracking_uri) if args.all else _names(args.dataset)
+    written = write_across_report(tracking_uri, datasets, args.out)
+    if not args.quiet:
+        test = written["test"]
+        print(written["markdown"]["cells"], end="")
+        print(
+            f"\nFriedman p = {test.p_value:.3g}, Nemenyi critical difference "
+            f"{test.critical_difference:.2f}; the default criterion per dataset:\n"
+        )
+        print(written["markdown"]["selection"], end="")
+        print(f"\nwrote {written['folder']} in {written['seconds']:.1f} s")
     return 0
 
 

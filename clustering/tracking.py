@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -68,6 +69,7 @@ STATUS = "attributes.status"
 MAX_BATCH = 100
 DIGEST_CHARS = 12  # of the dataset's sha256, as the logs show it (MLflow keeps at most 36)
 DATASET_CONTEXT = "train"  # every image of a cell is clustered: each run's one input
+LABELS_ARTIFACT = "labels.npy"  # a trial run's cluster labels (n,), int16 or int32
 
 
 class Tracker:
@@ -289,6 +291,16 @@ class Tracker:
                 **kwargs,
             )
 
+    def log_labels(self, run_id: str, labels: np.ndarray) -> None:
+        """Log a trial's cluster labels (n,) as the run's `labels.npy` (int16 when they fit,
+        else int32), so label-free criteria can be computed after the fact."""
+        labels = np.asarray(labels)
+        small = labels.size == 0 or np.abs(labels).max() < np.iinfo(np.int16).max
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / LABELS_ARTIFACT
+            np.save(path, labels.astype(np.int16 if small else np.int32))
+            self.client.log_artifact(run_id, str(path))
+
     def log_figure(self, run_id: str, figure, filename: str, artifact_path: str = "") -> None:
         """Save a matplotlib figure as a PNG artifact of the run."""
         with tempfile.TemporaryDirectory() as folder:
@@ -334,6 +346,10 @@ class Tracker:
         """The run's tags."""
         return dict(self.client.get_run(run_id).data.tags)
 
+    def metrics(self, run_id: str) -> dict:
+        """The run's metrics, each at its latest value."""
+        return dict(self.client.get_run(run_id).data.metrics)
+
     def experiment_by_name(self, name: str):
         """The experiment called `name` (an mlflow Experiment), None when there is none."""
         return self.client.get_experiment_by_name(name)
@@ -341,6 +357,14 @@ class Tracker:
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None):
         """Upload the file at `path` as an artifact of the run (under `artifact_path`)."""
         self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def download_artifact(self, run_id: str, path: str, folder: str | Path) -> Path | None:
+        """The run's artifact at `path` (top level) downloaded into `folder`; None when the run
+        has none there."""
+        if not any(info.path == path for info in self.client.list_artifacts(run_id)):
+            return None
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return Path(self.client.download_artifacts(run_id, path, str(folder)))
 
     def download_pngs(self, run_id: str, artifact_path: str, folder: str | Path) -> list[Path]:
         """The run's PNG artifacts directly under `artifact_path`, downloaded into `folder`,

@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from clustering.metrics import METRICS
-from clustering.tracking import ROLE_TAG
+from clustering.tracking import ROLE_TAG, Tracker
 
 
 def scores(seed: float) -> dict:
@@ -29,11 +29,13 @@ def log_cell(
     objective: str = "asc",
     trial_scores: list[dict] | None = None,
     cell_tags: dict | None = None,
+    trial_labels: list | None = None,
 ) -> str:
     """One cell run with `trials` complete trial runs nested under it (trial i scores
     seed + i / 10, k = 10 + i, overridden by `trial_scores[i]` when given: one dict of metrics
     per trial, their count the trials) and the last one's metrics copied onto it as its best;
-    `cell_tags` are added to the cell run's (pareto_trials, ...); returns its id."""
+    `cell_tags` are added to the cell run's (pareto_trials, ...); trial i keeps
+    `trial_labels[i]` (cluster labels (n,)) as its labels artifact when given; returns its id."""
     trials = len(trial_scores) if trial_scores is not None else trials
     parts = [extractor, *([reducer] if reducer else []), clusterer]
     tags = {
@@ -51,7 +53,9 @@ def log_cell(
     for number in range(trials):
         logged = scores(seed + number / 10)
         logged.update(trial_scores[number] if trial_scores is not None else {})
-        log_trial(client, experiment_id, cell, number, logged)
+        trial = log_trial(client, experiment_id, cell, number, logged)
+        if trial_labels is not None:
+            Tracker(client.tracking_uri).log_labels(trial, trial_labels[number])
     best = scores(seed + (trials - 1) / 10)
     best.update(trial_scores[-1] if trial_scores else {})
     for name in METRICS.columns():
@@ -64,7 +68,8 @@ def log_cell(
 
 
 def log_trial(client: MlflowClient, experiment_id: str, cell: str, number: int, metrics: dict):
-    """Trial `number` of the cell run `cell`: complete, k = 10 + number, scoring `metrics`."""
+    """Trial `number` of the cell run `cell`: complete, k = 10 + number, scoring `metrics`;
+    returns its id."""
     trial = client.create_run(
         experiment_id,
         tags={
@@ -82,6 +87,7 @@ def log_trial(client: MlflowClient, experiment_id: str, cell: str, number: int, 
         params=[Param("n_clusters", str(10 + number))],
     )
     client.set_terminated(trial)
+    return trial
 
 
 def store(folder, cells: list[dict], experiment: str = "digits", artifacts=None) -> str:

@@ -5,15 +5,21 @@ them (created once, updated by the next report, never counted as a cell), each c
 by Hungarian accuracy beside the one its objective chose, and the Pareto figure of a
 multi-objective cell."""
 
+import html
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import report_store
 from mlflow.tracking import MlflowClient
+from scipy.stats import rankdata
 
+from clustering.cli import main
 from clustering.metrics import METRICS
-from clustering.report.columns import DATASET_ROLE
+from clustering.report.columns import DATASET_ROLE, RANK_MEMBERS
+from clustering.report.sections import UNCERTAIN_NOTE
+from clustering.report.selection import selection_table, uncertain, with_rank_combination
 from clustering.report.write import write_report
 from clustering.tracking import ROLE_TAG
 
@@ -65,10 +71,17 @@ def dataset_runs(tracking_uri: str) -> list:
     )
 
 
-def test_the_criteria_are_the_registrys_label_free_objectives_one_row_each(report):
+def test_the_criteria_are_the_label_free_objectives_then_the_after_the_fact_ones(report):
     selection = pd.read_csv(report["selection_csv"])
-    assert list(selection["criterion"]) == METRICS.names(objective=True, label_free=True)
-    assert set(selection["trials"]) == {5}  # every complete trial of both cells
+    after_the_fact = ["consensus", "mean_rank"]
+    assert list(selection["criterion"]) == [
+        *METRICS.names(objective=True, label_free=True),
+        *after_the_fact,
+    ]
+    assert set(selection["trials"][:-2]) == {5}  # every complete trial of both cells
+    rows = selection.set_index("criterion")
+    assert rows.loc["consensus", "trials"] == 0  # no kept labels in this store
+    assert rows.loc["mean_rank", "trials"] == 5  # faithful_asc, reference_asc and stability
     assert report["selection_markdown_path"].read_text() == report["selection_markdown"]
     assert report["selection_markdown"].startswith("| criterion | trials | spearman_hungarian |")
     assert report["selection_csv"].parent == report["csv"].parent
@@ -200,3 +213,83 @@ def test_a_multi_objective_cell_gets_its_pareto_figure(tmp_path):
     page = written["html"].read_text()
     assert "<h2>Pareto fronts</h2>" in page
     assert "<code>pareto_raw-kmeans.png</code>" in page
+
+
+def test_the_consensus_is_computed_from_the_kept_labels_and_prefers_the_agreed_clustering(
+    tmp_path,
+):
+    rng = np.random.default_rng(0)
+    agreed = rng.integers(0, 10, size=500)
+    relabelled = (agreed + 3) % 10
+    odd = rng.integers(0, 10, size=500)
+    store = report_store.store(
+        tmp_path,
+        [
+            {
+                "clusterer": "kmeans",
+                "trial_scores": [known(a) for a in KMEANS],
+                "trial_labels": [odd, agreed, relabelled],
+            },
+            {
+                "clusterer": "gmm",
+                "trial_scores": [known(a) for a in GMM],
+                "trial_labels": [agreed, rng.integers(0, 5, size=500)],
+            },
+        ],
+    )
+    written = write_report(store, "digits", tmp_path / "out")
+    trials = pd.read_csv(written["trials_csv"]).set_index(["clusterer", "trial_number"])
+    consensus = trials["consensus"]
+    copies = consensus[[("kmeans", 1), ("kmeans", 2), ("gmm", 0)]]
+    assert copies.tolist() == pytest.approx([2 / 4 + 0.0] * 3, abs=0.02)  # 2 of 4 agree fully
+    assert consensus[("kmeans", 0)] < 0.05 and consensus[("gmm", 1)] < 0.05  # chance level
+    row = written["selection_table"].set_index("criterion").loc["consensus"]
+    assert row["trials"] == 5 and row["tied"] == 3  # the three copies of one clustering
+    assert row["selected_hungarian"] == pytest.approx((0.9 + 0.5 + 0.7) / 3)
+
+
+def test_the_rank_combination_is_the_mean_percentile_rank_of_its_members():
+    done = pd.DataFrame(
+        {
+            "state": "COMPLETE",
+            "faithful_asc": [0.2, -1.0, 0.8, -1.0],
+            "reference_asc": [0.1, 0.4, 0.3, 0.2],
+            "stability": [0.9, 0.5, 0.7, 0.6],
+            "consensus": [0.3, np.nan, 0.5, 0.1],  # missing for one trial: left out
+            "hungarian_accuracy": [0.6, 0.5, 0.9, 0.4],
+            "nmi": 0.5,
+            "cell": "raw x kmeans",
+            "trial_number": [0, 1, 2, 3],
+        }
+    )
+    combined = with_rank_combination(done)["mean_rank"]
+    members = [name for name in RANK_MEMBERS if name != "consensus"]
+    expected = np.mean([rankdata(done[name]) / 4 for name in members], axis=0)
+    assert combined.tolist() == pytest.approx(expected.tolist())
+    row = selection_table(done, ["mean_rank"]).iloc[0]
+    assert row["selected_trial"] == 2 and row["selected_hungarian"] == 0.9
+
+
+def test_the_choice_is_uncertain_where_the_trusted_criteria_choose_far_apart():
+    def table(chosen: dict) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"criterion": list(chosen), "selected_hungarian": list(chosen.values())}
+        )
+
+    close = {"faithful_asc": 0.80, "reference_asc": 0.75, "stability": 0.72, "dunn": 0.1}
+    assert not uncertain(table(close))  # dunn is no member: its bad choice does not count
+    assert uncertain(table({**close, "consensus": 0.62}))
+    assert not uncertain(table({"faithful_asc": 0.8, "consensus": float("nan")}))
+
+
+def test_the_page_and_the_command_say_where_the_choice_is_uncertain(tmp_path, capsys):
+    def trial(accuracy: float) -> dict:  # faithful_asc follows the accuracy, stability opposes it
+        return {"hungarian_accuracy": accuracy, "faithful_asc": accuracy, "stability": -accuracy}
+
+    store = report_store.store(tmp_path, [{"trial_scores": [trial(a) for a in KMEANS]}])
+    out = tmp_path / "out"
+    assert main(["report", "--dataset", "digits", "--tracking-uri", store, "--out", str(out)]) == 0
+    assert UNCERTAIN_NOTE in capsys.readouterr().out
+    assert html.escape(UNCERTAIN_NOTE) in (out / "digits" / "report.html").read_text()
+    page = write_report(known_store(tmp_path / "agreed"), "digits", tmp_path / "agreed_out")
+    assert uncertain(page["selection_table"]) == (UNCERTAIN_NOTE in page["html"].read_text())

@@ -3,7 +3,8 @@
 `METRICS` (registry.py) lists every score a trial logs, with its direction and whether it needs the
 labels; objectives, table columns and directions elsewhere derive from it. Label-free scores
 (internal.py): `asc`, `dunn`; in the dataset's reference embedding and against it
-(reference_scores.py, learnability.py, faithfulness.py); under re-fitting (resampling.py). Against
+(reference_scores.py, learnability.py, faithfulness.py); under re-fitting (resampling.py); against
+the other trials' clusterings, after the fact (consensus.py). Against
 the true labels (external.py): `majority_accuracy`, `hungarian_accuracy`, `nmi`, `ari`,
 `homogeneity`. What the pipeline measures itself (seconds, inertia, counts) is registered in
 measured.py. `evaluate` (evaluate.py) computes every registered score of one clustering with one
@@ -22,6 +23,7 @@ from clustering.metrics.reference_scores import reference_asc, reference_dunn  #
 from clustering.metrics.resampling import stability  # noqa: F401
 from clustering.metrics.learnability import generalisation  # noqa: F401
 from clustering.metrics.faithfulness import faithful_asc, trustworthiness  # noqa: F401
+from clustering.metrics.consensus import consensus  # noqa: F401
 from clustering.metrics.evaluate import evaluate, score
 # isort: on
 

@@ -101,7 +101,7 @@ def _has_inputs(metric, given, scores) -> bool:
         return all(name in scores for name in _needed_scores(metric))
     if metric.inputs == "representation":
         return given["reference"] is not None
-    return given[metric.inputs] is not None
+    return given.get(metric.inputs) is not None  # "labelings": computed after the fact only
 
 
 def _call(metric, X, labels, labels_free, given, random_state, scores) -> float:

@@ -19,8 +19,9 @@ class Metric:
     inputs: what `evaluate` passes the function besides the labels: "features" (the clustered
     X), "y_true" (the true labels first), "reference" (the dataset's shared reference
     embedding), "refit" (X and a re-clustering callable `refit(X_subset, seed) -> labels`),
-    "representation" (X and the reference embedding, no labels) or "scores" (the values of the
-    metrics its function's positional parameters name, computed before it).
+    "representation" (X and the reference embedding, no labels), "scores" (the values of the
+    metrics its function's positional parameters name, computed before it) or "labelings"
+    (every trial's labels of a dataset, (m, n): computed after the fact, never by `evaluate`).
     """
 
     name: str

@@ -15,8 +15,22 @@ K_SWEEP_METRICS = [
     METRICS.get(name).name for name in ("majority_accuracy", "inertia", "homogeneity")
 ]
 
-# The label-free scores a trial can be chosen by, judged against the labels' scores in selection.py.
+# The label-free scores a trial can be chosen by, judged against the labels' scores in selection.py:
+# per trial (each may be the study's --objective), then after the fact, over every trial of a
+# dataset (from the trials' kept labels, and the rank combination of the trials table).
 SELECTION_CRITERIA = METRICS.names(objective=True, label_free=True)
+RANK_COMBINATION = "mean_rank"  # each trial's mean percentile rank under RANK_MEMBERS
+RANK_MEMBERS = tuple(
+    METRICS.get(name).name for name in ("faithful_asc", "reference_asc", "stability", "consensus")
+)
+AFTER_THE_FACT_CRITERIA = [*METRICS.names(label_free=True, inputs="labelings"), RANK_COMBINATION]
+ALL_SELECTION_CRITERIA = [*SELECTION_CRITERIA, *AFTER_THE_FACT_CRITERIA]
+# The criterion the report trusts beside the default objective (config.DEFAULT_OBJECTIVE, the best
+# per-trial one): the best worst case over every criterion, after-the-fact ones included, on the
+# datasets of results/criteria/criteria.md (benchmarks/criteria_across_datasets.py, the rule in
+# report/criteria.py); there it is the default objective itself, so one row per dataset shows.
+SELECTION_DEFAULT = METRICS.get("faithful_asc").name
+UNCERTAIN_SPAN = 0.1  # the choice is uncertain where RANK_MEMBERS' choices span more accuracy
 # What a criterion's choice is judged by: a short name for the selection table's columns
 # (spearman_hungarian, selected_nmi, ...) -> the label score, checked against the registry.
 SELECTION_SCORES = {

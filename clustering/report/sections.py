@@ -14,7 +14,10 @@ from clustering.report.columns import (
     K_SWEEP_METRICS,
     LOWER_IS_BETTER,
     METRIC_COLUMNS,
+    RANK_COMBINATION,
+    RANK_MEMBERS,
     SELECTION_SCORES,
+    UNCERTAIN_SPAN,
     by_accuracy_columns,
     cell_folder,
     cell_label,
@@ -22,7 +25,7 @@ from clustering.report.columns import (
     comparison_columns,
     objectives,
 )
-from clustering.report.selection import selection_columns
+from clustering.report.selection import selection_columns, uncertain
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,12 @@ TABLES = {  # heading -> (HTML class, how to read the table under it)
         "objective chose.",
     ),
 }
+
+UNCERTAIN_NOTE = (
+    f"Uncertain here: {', '.join(RANK_MEMBERS)} and {RANK_COMBINATION} choose trials more than "
+    f"{UNCERTAIN_SPAN} apart in Hungarian accuracy, so no one label-free choice can be trusted "
+    "on this dataset."
+)
 
 NOTES = {  # heading -> how to read the figures under it
     "Metrics per cell": "Bars: the best trial of each cell (the table's row), the best cell "
@@ -87,9 +96,14 @@ def table_sections(
             link_parts=parts,
         ),
     ]
+    notes = [note for kind, note in TABLES.values()]
+    if uncertain(selection):
+        notes[1] += " " + UNCERTAIN_NOTE
     return [
         page.TableSection(heading, note, shown_table, kind)
-        for (heading, (kind, note)), shown_table in zip(TABLES.items(), shown, strict=True)
+        for (heading, (kind, _)), note, shown_table in zip(
+            TABLES.items(), notes, shown, strict=True
+        )
     ]
 
 

@@ -13,9 +13,12 @@ import numpy as np
 import pandas as pd
 
 from clustering.report.columns import (
+    ALL_SELECTION_CRITERIA,
     LOWER_IS_BETTER,
-    SELECTION_CRITERIA,
+    RANK_COMBINATION,
+    RANK_MEMBERS,
     SELECTION_SCORES,
+    UNCERTAIN_SPAN,
     by_accuracy_columns,
     cell_parts,
 )
@@ -35,8 +38,9 @@ def selection_columns() -> list[str]:
 
 
 def selection_table(trials: pd.DataFrame, criteria=None) -> pd.DataFrame:
-    """One row per criterion (default SELECTION_CRITERIA, the registry's label-free objectives),
-    shape (len(criteria), len(selection_columns())), over the complete trials of `trials`:
+    """One row per criterion (default ALL_SELECTION_CRITERIA: the registry's label-free objectives,
+    then the consensus and the rank combination of RANK_MEMBERS), shape (len(criteria),
+    len(selection_columns())), over the complete trials of `trials`:
 
     trials: the trials with a finite value of the criterion. spearman_<score>: Spearman rank
     correlation between the criterion and the label score (NaN below 2 trials or for a constant).
@@ -46,14 +50,34 @@ def selection_table(trials: pd.DataFrame, criteria=None) -> pd.DataFrame:
     with an arbitrary one). oracle_<score>: that of the trial with the highest Hungarian
     accuracy. median_<score>: the score's median over the complete trials. selected_cell,
     selected_trial: the first trial of those chosen (None if none); tied: how many there are."""
-    done = _complete(trials)
+    done = with_rank_combination(_complete(trials))
     reference = _reference(done)
     rows = [{"criterion": name, **_judge(done, name), **reference} for name in _criteria(criteria)]
     return pd.DataFrame(rows, columns=selection_columns())
 
 
 def _criteria(criteria) -> list[str]:
-    return list(SELECTION_CRITERIA if criteria is None else criteria)
+    return list(ALL_SELECTION_CRITERIA if criteria is None else criteria)
+
+
+def with_rank_combination(done: pd.DataFrame) -> pd.DataFrame:
+    """The complete trials `done` with the column RANK_COMBINATION: each trial's mean percentile
+    rank (in (0, 1], 1 the best, ties averaged) under the RANK_MEMBERS criteria that score every
+    trial (a member missing anywhere, e.g. the consensus of runs without kept labels, is left
+    out); NaN when none does."""
+    members = [name for name in RANK_MEMBERS if _numbers(done, name).notna().all()]
+    ranks = [_oriented(done, name).rank(pct=True) for name in members]
+    combined = pd.concat(ranks, axis=1).mean(axis=1) if ranks and len(done) else np.nan
+    return done.assign(**{RANK_COMBINATION: combined})
+
+
+def uncertain(selection: pd.DataFrame) -> bool:
+    """Whether the RANK_MEMBERS criteria and their combination disagree on a dataset: the
+    Hungarian accuracies they choose (rows of the selection table) span more than
+    UNCERTAIN_SPAN, so no one choice can be named with confidence."""
+    rows = selection[selection["criterion"].isin([*RANK_MEMBERS, RANK_COMBINATION])]
+    chosen = pd.to_numeric(rows[f"selected_{ORACLE_SCORE}"], errors="coerce").dropna()
+    return bool(len(chosen) >= 2 and chosen.max() - chosen.min() > UNCERTAIN_SPAN)
 
 
 def _complete(trials: pd.DataFrame) -> pd.DataFrame:
@@ -68,6 +92,12 @@ def _numbers(done: pd.DataFrame, column: str) -> pd.Series:
     return values.where(np.isfinite(values))
 
 
+def _oriented(done: pd.DataFrame, criterion: str) -> pd.Series:
+    """The criterion's values, negated when lower is better, so higher is always better."""
+    values = _numbers(done, criterion)
+    return -values if criterion in LOWER_IS_BETTER else values
+
+
 def spearman(x: pd.Series, y: pd.Series) -> float:
     """Spearman's rank correlation of two aligned series over the rows where both are present
     (Pearson's of their average ranks): 1 for the same order, -1 for the reverse; NaN below two
@@ -80,10 +110,7 @@ def spearman(x: pd.Series, y: pd.Series) -> float:
 
 def _judge(done: pd.DataFrame, criterion: str) -> dict:
     """A criterion's columns of the selection table (without the oracle and median)."""
-    values = _numbers(done, criterion)
-    if criterion in LOWER_IS_BETTER:
-        values = -values
-    values = values.dropna()
+    values = _oriented(done, criterion).dropna()
     tied = values.index[values == values.max()]  # none when no trial has a value
     chosen = tied[0] if len(tied) else None
     row = {"trials": len(values)}

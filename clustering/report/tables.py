@@ -147,6 +147,13 @@ def comparison_table(tracking_uri: str, dataset: str) -> pd.DataFrame:
     return table.sort_values(parts, ignore_index=True)
 
 
+def dataset_names(tracking_uri: str) -> list[str]:
+    """Every dataset the store has cell runs of (their `dataset` tag), sorted."""
+    with reading(tracking_uri):
+        runs = search_runs_frame(tracking_uri, f"tags.`{ROLE_TAG}` = '{CELL_ROLE}'")
+    return sorted(set(_tag(runs, DATASET_TAG).dropna()))
+
+
 def run_dataset_name(dataset: str) -> str:
     """The name runs of a --dataset value are tagged with: `flat` for `npz:/data/flat.npz`
     (the datasets registry's short name); a value it does not know is taken as that name."""

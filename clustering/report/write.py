@@ -29,6 +29,7 @@ from clustering.report.columns import (
     comparison_columns,
 )
 from clustering.report.environment import environment_line, environment_markdown, machine, versions
+from clustering.report.labels import trials_with_consensus
 from clustering.report.repeats import repeats_markdown, repeats_table
 from clustering.report.sections import draw_figures, table_sections
 from clustering.report.selection import (
@@ -65,7 +66,7 @@ def write_report(tracking_uri: str, dataset: str, out: str | Path = DEFAULT_OUT)
     folder = Path(out) / folder_name(dataset)
     check_writable(folder)
     table = comparison_table(tracking_uri, dataset)
-    trials = trials_table(tracking_uri, table)
+    trials = trials_with_consensus(tracking_uri, trials_table(tracking_uri, table))
     tables = build_tables(table, trials)
     with staged(folder) as stage:
         markdown = write_tables(tables, stage)

@@ -57,6 +57,8 @@ class TrialRuns(StudyCallback):
             return
         if event.scores is not None:
             self.tracker.log(run_id, metrics=event.scores, tags=event.tags)
+        if event.labels is not None:
+            self.tracker.log_labels(run_id, event.labels)
         if event.error is None:
             self.tracker.log(run_id, tags={STATE_TAG: "COMPLETE"})
             self.tracker.finish(run_id, "FINISHED")

@@ -7,6 +7,7 @@ act on them (MLflow trial runs, cell pictures, the cell's model, progress lines)
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import optuna
 
 from clustering.cache import FeatureCache
@@ -38,13 +39,14 @@ class CellEvent:
 class TrialEvent:
     """One trial of a cell: the Optuna trial, its parameters by stage (`CellSpec.params_of`),
     and once it ended, its scores and tags (also when an objective that is not finite failed
-    it) and the error that ended it (None when it completed)."""
+    it), its cluster labels ((n,) int) and the error that ended it (None when it completed)."""
 
     cell: CellEvent
     trial: optuna.Trial
     params: dict
     scores: dict | None = None
     tags: dict = field(default_factory=dict)
+    labels: np.ndarray | None = None
     error: BaseException | None = None
 
     @property

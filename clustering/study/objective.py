@@ -60,6 +60,7 @@ class Objective:
         )
         fitted.keep_clusterer(cache, reduction, spec, params, clustering.clusterer)
         event.scores, event.tags = trial_scores(clustering.scores, extraction, reduction)
+        event.labels = clustering.labels
         if spec.metric_sample_size is not None:
             event.tags[SAMPLE_SIZE_TAG] = spec.metric_sample_size
             event.tags[SAMPLE_SEED_TAG] = spec.seed
