@@ -75,7 +75,7 @@ def large_mnist(test_data, tmp_path_factory) -> Path:
 def _postgres_server():
     """A throw-away PostgreSQL cluster on 127.0.0.1 (tests/services.py); `.ci/run` installs the
     server from Debian packages, so this skips only where that was impossible."""
-    from services import Postgres, postgres_bindir
+    from tests.services import Postgres, postgres_bindir
 
     bindir = postgres_bindir()
     if bindir is None:
@@ -124,7 +124,7 @@ def pytest_collection_finish(session):
     """Start the MLflow server (tens of seconds to come up) as soon as a selected test is known
     to need it, so that it starts while the tests before it run."""
     if any("mlflow_server" in getattr(item, "fixturenames", ()) for item in session.items):
-        from services import MlflowServer
+        from tests.services import MlflowServer
 
         _EARLY["mlflow_server"] = MlflowServer()
 
@@ -139,7 +139,7 @@ def pytest_sessionfinish(session, exitstatus):
 def mlflow_server(request):
     """A throw-away `mlflow server` on 127.0.0.1 with a SQLite backend (tests/services.py), one
     per session, for tests marked `services`."""
-    from services import MlflowServer
+    from tests.services import MlflowServer
 
     _require_services_mark(request)
     server = _EARLY.get("mlflow_server") or MlflowServer()

@@ -8,12 +8,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from test_html_report import chromium, headless
 
 from clustering.cli import main
 from clustering.config import DEFAULT_OBJECTIVE
 from clustering.report.columns import METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
+from tests.report.test_html_report import chromium, headless
 
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
@@ -24,7 +24,7 @@ CLUSTERERS = ["kmeans", "minibatch_kmeans"]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A fresh server (tests/services.py) with raw x none x both clusterers logged into it."""
-    from services import MlflowServer
+    from tests.services import MlflowServer
 
     server = MlflowServer().wait()
     folder = tmp_path_factory.mktemp("mlflow_ui")

@@ -2,11 +2,11 @@
 of two real stores (the rule's choices and leave-one-dataset-out in the Markdown it writes)."""
 
 import numpy as np
-import report_store
 
 from benchmarks import criteria_across_datasets as bench
 from clustering.data import npz
 from clustering.report.columns import SELECTION_CRITERIA
+from tests import report_store
 
 
 def test_prepare_writes_mnist_with_classes_merged_in_pairs_and_the_digits_0_to_4(

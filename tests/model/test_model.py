@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from services import free_port
 
 from clustering import data
 from clustering.cli import main
@@ -27,6 +26,7 @@ from clustering.config import DEFAULT_OBJECTIVE
 from clustering.metrics.external import ari, hungarian_accuracy, nmi
 from clustering.model.pyfunc import check_images
 from clustering.tracking import MODEL_TAG, MODEL_URI_TAG, ROLE_TAG, using_tracking_uri
+from tests.services import free_port
 
 LIMIT = 300
 

@@ -8,9 +8,9 @@ import ctypes
 import os
 
 import pytest
-import report_store
 
 from clustering.cli import main
+from tests import report_store
 
 PREFIX = "clustering-bench: error: "
 

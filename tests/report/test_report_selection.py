@@ -11,7 +11,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import report_store
 from mlflow.tracking import MlflowClient
 from scipy.stats import rankdata
 
@@ -22,6 +21,7 @@ from clustering.report.sections import UNCERTAIN_NOTE
 from clustering.report.selection import selection_table, uncertain, with_rank_combination
 from clustering.report.write import write_report
 from clustering.tracking import ROLE_TAG
+from tests import report_store
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,7 +15,6 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
-from services import free_port
 
 from clustering import data
 from clustering.cache import FeatureCache
@@ -23,6 +22,7 @@ from clustering.cli import main
 from clustering.reference import cached_reference_embedding
 from clustering.study.storage import make_storage
 from clustering.tracking import ROLE_TAG, STUDY_TAG, WORKER_TAG
+from tests.services import free_port
 
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 

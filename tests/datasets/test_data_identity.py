@@ -15,7 +15,7 @@ from clustering.data import describe_sources, load
 from clustering.data.identity import OFFICIAL, idx_md5
 from clustering.errors import BenchError
 
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 
 

@@ -27,7 +27,7 @@ from clustering.tracking import ROLE_TAG
 
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"  # kept after the run (gitignored)
 FIGURES = [
     *[f"bar_{metric}.png" for metric in METRIC_COLUMNS],
@@ -72,7 +72,7 @@ def run_and_report(folder: Path, flags: list[str]) -> Path:
 def k_report(tmp_path_factory) -> Path:
     """raw x none x kmeans and minibatch_kmeans, 2 trials each, k searched over 10 and 16
     (trial 0 takes 10; which k the sampler gives trial 1 is its business: the k figures are
-    drawn exactly when a cell's trials cover both, and tests/test_report_tables.py proves them
+    drawn exactly when a cell's trials cover both, and test_report_tables.py proves them
     on runs whose k is known)."""
     return run_and_report(
         tmp_path_factory.mktemp("k_report"),

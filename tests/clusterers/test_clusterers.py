@@ -10,11 +10,11 @@ import pytest
 from sklearn import cluster
 from sklearn.datasets import load_digits
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from space_checks import assert_known_params_enqueue, assert_params_in_space
 from threadpoolctl import threadpool_limits
 
 from clustering.clusterers import CLUSTERERS, GaussianMixture, KMeans, MiniBatchKMeans
 from clustering.errors import BenchError
+from tests.space_checks import assert_known_params_enqueue, assert_params_in_space
 
 N_IMAGES = 1000
 

@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quick_run_writes_markdown_and_json(test_data, tmp_path):

@@ -9,7 +9,6 @@ import optuna
 import pytest
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
-from services import free_port
 
 from clustering.errors import BenchError, redact
 from clustering.study.storage import (
@@ -18,6 +17,7 @@ from clustering.study.storage import (
     make_storage,
     storage_lock,
 )
+from tests.services import free_port
 
 # the PostgreSQL case starts a server: its marks sit on the parameter, because the fixture it
 # needs is asked for by name inside the fixture, where collection cannot see it

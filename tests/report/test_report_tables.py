@@ -8,15 +8,15 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import report_store
 
 from clustering.cli import build_parser
 from clustering.metrics import METRICS
 from clustering.report import columns
 from clustering.report.tables import comparison_table, trials_table
 from clustering.report.write import write_report
+from tests import report_store
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_column_lists_are_the_metrics_registrys():

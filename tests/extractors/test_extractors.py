@@ -12,12 +12,12 @@ import numpy as np
 import optuna
 import pytest
 from sklearn.exceptions import NotFittedError
-from space_checks import assert_known_params_enqueue, assert_params_in_space
 
 from clustering import data as datasets
 from clustering.errors import BenchError
 from clustering.extractors import EXTRACTORS, KerasExtractor, TrainingDiverged
 from clustering.extractors.keras_base import epoch_hooks
+from tests.space_checks import assert_known_params_enqueue, assert_params_in_space
 
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import report_store
 from mlflow.tracking import MlflowClient
 from scipy.stats import friedmanchisquare, rankdata, studentized_range
 
@@ -16,6 +15,7 @@ from clustering.cli import main
 from clustering.config import DEFAULT_OBJECTIVE
 from clustering.report.across import DEFAULT_CRITERIA, write_across_report
 from clustering.report.critical_difference import cliques
+from tests import report_store
 
 CELLS = [("raw", "kmeans"), ("raw", "gmm"), ("dense_ae", "kmeans"), ("dense_ae", "gmm")]
 ACCURACY = {  # dataset -> each cell's trials' Hungarian accuracy; the last trial is the best

@@ -10,7 +10,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
-from test_workers import (
+
+from tests.study.test_workers import (
     CLI,
     FAST_FAULTS,
     assert_retried,

@@ -12,12 +12,12 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from space_checks import assert_known_params_enqueue, assert_params_in_space
 
 from clustering.errors import BenchError
 from clustering.reducers import REDUCERS
 from clustering.reducers.pca import PCA
 from clustering.reducers.umap import UMAP
+from tests.space_checks import assert_known_params_enqueue, assert_params_in_space
 
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
 

@@ -4,10 +4,9 @@ tables and one line on report.html, from importlib.metadata and the running syst
 import platform
 from importlib.metadata import version
 
-import report_store
-
 from clustering.report.environment import PACKAGES, machine, versions
 from clustering.report.write import write_report
+from tests import report_store
 
 
 def test_versions_are_the_installed_ones():

@@ -338,7 +338,7 @@ def test_memory_stays_far_below_a_full_distance_matrix(score):
 
 
 def test_progress_reports_every_tile_until_the_total():
-    """Below pruned.MIN_SAMPLES every score takes one full pass (tests/test_silhouette.py covers
+    """Below pruned.MIN_SAMPLES every score takes one full pass (test_silhouette.py covers
     the pruned pass's progress)."""
     rng = np.random.default_rng(0)
     X, labels = rng.random((500, 3)), rng.integers(0, 4, size=500)
