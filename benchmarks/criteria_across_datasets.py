@@ -21,7 +21,12 @@ import pandas as pd
 from clustering.config import DEFAULT_OBJECTIVE
 from clustering.data.dataset import stratified_subset
 from clustering.data.idx import read_idx_pair
-from clustering.report.columns import ALL_SELECTION_CRITERIA, SELECTION_CRITERIA
+from clustering.report.columns import (
+    ALL_SELECTION_CRITERIA,
+    SELECTION_CRITERIA,
+    UNCERTAIN_MEMBERS,
+    UNCERTAIN_SPAN,
+)
 from clustering.report.criteria import (
     MEDIAN,
     ORACLE,
@@ -138,8 +143,9 @@ def markdown(result: dict, stores: dict[str, list[str]]) -> str:
         f"**{result['default_objective']}**; among all, the after-the-fact ones included: "
         f"**{result['default_selection']}**.",
         "",
-        "Uncertain (faithful_asc, reference_asc, stability, consensus and mean_rank choose "
-        "accuracies more than 0.1 apart): " + (", ".join(result["uncertain"]) or "none"),
+        f"Uncertain ({', '.join(UNCERTAIN_MEMBERS[:-1])} and {UNCERTAIN_MEMBERS[-1]} choose "
+        f"accuracies more than {UNCERTAIN_SPAN} apart): "
+        + (", ".join(result["uncertain"]) or "none"),
         "",
     ]
     for key, among in (("lodo_per_trial", "per-trial criteria"), ("lodo_all", "criteria")):

@@ -20,6 +20,7 @@ from clustering.report.columns import (
     RANK_COMBINATION,
     RANK_MEMBERS,
     SELECTION_SCORES,
+    UNCERTAIN_MEMBERS,
     UNCERTAIN_SPAN,
     by_accuracy_columns,
     cell_parts,
@@ -91,10 +92,11 @@ def with_rank_combination(done: pd.DataFrame) -> pd.DataFrame:
 
 
 def uncertain(selection: pd.DataFrame) -> bool:
-    """Whether the RANK_MEMBERS criteria and their combination disagree on a dataset: the
-    Hungarian accuracies they choose (rows of the selection table) span more than
-    UNCERTAIN_SPAN, so no one choice can be named with confidence."""
-    rows = selection[selection["criterion"].isin([*RANK_MEMBERS, RANK_COMBINATION])]
+    """Whether the UNCERTAIN_MEMBERS criteria (the trusted default, the RANK_MEMBERS and their
+    combination) disagree on a dataset: the Hungarian accuracies they choose (rows of the
+    selection table) span more than UNCERTAIN_SPAN, so no one choice can be named with
+    confidence."""
+    rows = selection[selection["criterion"].isin(UNCERTAIN_MEMBERS)]
     chosen = pd.to_numeric(rows[f"selected_{ORACLE_SCORE}"], errors="coerce").dropna()
     return bool(len(chosen) >= 2 and chosen.max() - chosen.min() > UNCERTAIN_SPAN)
 
