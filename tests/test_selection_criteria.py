@@ -246,7 +246,7 @@ def _refit(X, seed):
         (lambda X, y: stability(X, y, "kmeans"), "refit must be a callable"),
         (lambda X, y: stability(X, y, _refit, fraction=0), r"fraction must be a number in \(0, 1"),
         (lambda X, y: stability(X, y, _refit, fraction=1.5), "fraction must be"),
-        (lambda X, y: stability(X, y, _refit, n_repeats=0), "n_repeats must be a positive"),
+        (lambda X, y: stability(X, y, _refit, n_repeats=0), "n_repeats=0 must be a whole number"),
         (lambda X, y: stability(X[:2], y[:2], _refit, fraction=0.2), "at least 2 rows"),
         (lambda X, y: stability(X, y, lambda Z, s: y), "refit's labels has 1000 entries"),
         (lambda X, y: generalisation(X, np.zeros(len(X))), "at least 2 clusters, got 1"),
@@ -263,7 +263,7 @@ def _refit(X, seed):
         (lambda X, y: trustworthiness(X, X[:-1]), "reference has 999 rows but the features 1000"),
         (lambda X, y: trustworthiness(X, X[:, 0]), "reference: X must be 2-D"),
         (lambda X, y: trustworthiness(X[:3], X[:3]), "at least 4 rows, got 3"),
-        (lambda X, y: trustworthiness(X, X, n_neighbors=0), "n_neighbors must be a positive"),
+        (lambda X, y: trustworthiness(X, X, n_neighbors=0), "n_neighbors=0 must be a whole number"),
         (lambda X, y: faithful_asc(float("nan"), 1.0), "finite asc, got nan"),
     ],
 )
