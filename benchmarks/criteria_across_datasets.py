@@ -3,9 +3,10 @@
 `python -m benchmarks.criteria_across_datasets prepare --data-dir DIR --out FOLDER` writes the
 derived MNIST datasets as `.npz` files (classes merged in pairs, k = 5; digits 0-4 only);
 `python -m benchmarks.criteria_across_datasets evaluate NAME=TRACKING_URI ...` reads each
-dataset's MLflow store (the default grid run on it), prints every criterion's chosen, oracle and
-median accuracy per dataset, the leave-one-dataset-out choice and the default it supports, and
-writes them to `results/criteria/` (`--out`).
+dataset's MLflow store (the default grid run on it; a NAME given twice joins the trials of two
+stores of the same images, e.g. two grids of extractors), prints every criterion's chosen,
+oracle and median accuracy per dataset, the leave-one-dataset-out choice and the default it
+supports, and writes them to `results/criteria/` (`--out`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ import pandas as pd
 from clustering.config import DEFAULT_OBJECTIVE
 from clustering.data.dataset import stratified_subset
 from clustering.data.idx import read_idx_pair
-from clustering.report.columns import ALL_SELECTION_CRITERIA, SELECTION_CRITERIA
+from clustering.report.columns import (
+    ALL_SELECTION_CRITERIA,
+    SELECTION_CRITERIA,
+    UNCERTAIN_MEMBERS,
+    UNCERTAIN_SPAN,
+)
 from clustering.report.criteria import (
     MEDIAN,
     ORACLE,
@@ -30,7 +36,7 @@ from clustering.report.criteria import (
     leave_one_dataset_out,
     worst_cases,
 )
-from clustering.report.labels import trials_with_consensus
+from clustering.report.labels import trial_labels, with_consensus
 from clustering.report.selection import selection_table, uncertain
 from clustering.report.tables import comparison_table, dataset_names, to_markdown, trials_table
 
@@ -64,16 +70,23 @@ def prepare(data_dir: Path, out: Path, size: int) -> list[Path]:
     return written
 
 
-def dataset_selection(name: str, tracking_uri: str) -> pd.DataFrame:
-    """The selection table (every criterion, the consensus included) of the one dataset whose
-    default grid the store holds, with a column `dataset` = `name`."""
-    found = dataset_names(tracking_uri)
-    if len(found) != 1:
-        raise SystemExit(f"{tracking_uri}: expected the runs of one dataset, found {found}")
-    table = comparison_table(tracking_uri, found[0])
-    trials = trials_with_consensus(tracking_uri, trials_table(tracking_uri, table))
-    objective = ",".join(sorted(set(table["objective"].dropna())))
-    return selection_table(trials).assign(dataset=name, objective=objective)
+def dataset_selection(name: str, tracking_uris: list[str]) -> pd.DataFrame:
+    """The selection table (every criterion, the consensus included) of one dataset, with a
+    column `dataset` = `name`: its trials are those of every store in `tracking_uris` (each holds
+    the runs of that one dataset, e.g. one grid of extractors per store), the consensus computed
+    over all of them."""
+    trials, labels, objectives = [], {}, set()
+    for uri in tracking_uris:
+        found = dataset_names(uri)
+        if len(found) != 1:
+            raise SystemExit(f"{uri}: expected the runs of one dataset, found {found}")
+        table = comparison_table(uri, found[0])
+        rows = trials_table(uri, table)
+        labels.update(trial_labels(uri, rows.loc[rows["state"] == "COMPLETE", "run_id"]))
+        trials.append(rows)
+        objectives |= set(table["objective"].dropna())
+    merged = with_consensus(pd.concat(trials, ignore_index=True), labels)
+    return selection_table(merged).assign(dataset=name, objective=",".join(sorted(objectives)))
 
 
 def chosen_table(selections: pd.DataFrame) -> pd.DataFrame:
@@ -93,8 +106,8 @@ def incumbent_first(criteria: list[str]) -> list[str]:
     return sorted(criteria, key=lambda name: name != DEFAULT_OBJECTIVE)
 
 
-def evaluate(stores: dict[str, str]) -> dict:
-    """Every criterion's choice on every dataset (`stores`: name -> tracking URI), the rule's
+def evaluate(stores: dict[str, list[str]]) -> dict:
+    """Every criterion's choice on every dataset (`stores`: name -> its tracking URIs), the rule's
     choice among the per-trial criteria (what the study can optimise) and among all, and
     leave-one-dataset-out for both."""
     selections = pd.concat([dataset_selection(name, uri) for name, uri in stores.items()])
@@ -113,7 +126,7 @@ def evaluate(stores: dict[str, str]) -> dict:
     }
 
 
-def markdown(result: dict, stores: dict[str, str]) -> str:
+def markdown(result: dict, stores: dict[str, list[str]]) -> str:
     """The evaluation as Markdown: the chosen accuracies, both rules' choices, LODO."""
     chosen = result["chosen"]
     lines = [
@@ -130,8 +143,9 @@ def markdown(result: dict, stores: dict[str, str]) -> str:
         f"**{result['default_objective']}**; among all, the after-the-fact ones included: "
         f"**{result['default_selection']}**.",
         "",
-        "Uncertain (faithful_asc, reference_asc, stability, consensus and mean_rank choose "
-        "accuracies more than 0.1 apart): " + (", ".join(result["uncertain"]) or "none"),
+        f"Uncertain ({', '.join(UNCERTAIN_MEMBERS[:-1])} and {UNCERTAIN_MEMBERS[-1]} choose "
+        f"accuracies more than {UNCERTAIN_SPAN} apart): "
+        + (", ".join(result["uncertain"]) or "none"),
         "",
     ]
     for key, among in (("lodo_per_trial", "per-trial criteria"), ("lodo_all", "criteria")):
@@ -141,7 +155,9 @@ def markdown(result: dict, stores: dict[str, str]) -> str:
             "",
             to_markdown(result[key], list(result[key].columns)),
         ]
-    lines += ["Stores read:", ""] + [f"- {name}: `{uri}`" for name, uri in stores.items()]
+    lines += ["Stores read:", ""] + [
+        f"- {name}: " + ", ".join(f"`{uri}`" for uri in uris) for name, uris in stores.items()
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -160,7 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--out", type=Path, required=True, help="folder for the .npz files")
     make.add_argument("--size", type=int, default=2000, help="images per dataset (2000)")
     judge = commands.add_parser("evaluate", help="judge the criteria on the runs of datasets")
-    judge.add_argument("stores", nargs="+", type=_store, help="NAME=TRACKING_URI, one a dataset")
+    judge.add_argument(
+        "stores",
+        nargs="+",
+        type=_store,
+        help="NAME=TRACKING_URI; a NAME given again adds that store's trials to its dataset",
+    )
     judge.add_argument("--out", type=Path, default=Path("results/criteria"))
     args = parser.parse_args(argv)
     if args.command == "prepare":
@@ -168,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     started = time.perf_counter()
-    stores = dict(args.stores)
+    stores = {}
+    for name, uri in args.stores:
+        stores.setdefault(name, []).append(uri)
     result = evaluate(stores)
     text = markdown(result, stores)
     args.out.mkdir(parents=True, exist_ok=True)

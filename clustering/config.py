@@ -19,7 +19,7 @@ from clustering.registry import choose_from
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # the label-free criterion that ranks clusterings of real images best (README: selection)
-DEFAULT_OBJECTIVE = "faithful_asc"
+DEFAULT_OBJECTIVE = "faithful_or_stable_asc"
 STAGES = ("extractor", "reducer", "clusterer")  # the pipeline's tunable stages, in order
 RUN_COMMANDS = ("run", "worker")
 _TYPE_NAMES = {  # type -> (one value, several values), as a message names them

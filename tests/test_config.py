@@ -34,7 +34,7 @@ def test_the_default_grid_is_raw_and_the_autoencoder_with_and_without_umap():
     assert (config.extractors, config.reducers, config.clusterers) == (
         ["raw", "dense_ae"], ["none", "umap"], ["kmeans", "gmm"]
     )  # fmt: skip
-    assert config.objective == "faithful_asc" and config.trials == 3
+    assert config.objective == "faithful_or_stable_asc" and config.trials == 3
 
 
 def test_tracking_uri_from_flag_then_environment_then_default(monkeypatch, tmp_path):

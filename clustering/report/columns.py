@@ -29,8 +29,10 @@ ALL_SELECTION_CRITERIA = [*SELECTION_CRITERIA, *AFTER_THE_FACT_CRITERIA]
 # per-trial one): the best worst case over every criterion, after-the-fact ones included, on the
 # datasets of results/criteria/criteria.md (benchmarks/criteria_across_datasets.py, the rule in
 # report/criteria.py); there it is the default objective itself, so one row per dataset shows.
-SELECTION_DEFAULT = METRICS.get("faithful_asc").name
-UNCERTAIN_SPAN = 0.1  # the choice is uncertain where RANK_MEMBERS' choices span more accuracy
+SELECTION_DEFAULT = METRICS.get("faithful_or_stable_asc").name
+# the criteria whose choices, far apart, make a dataset's choice uncertain
+UNCERTAIN_MEMBERS = tuple(dict.fromkeys([SELECTION_DEFAULT, *RANK_MEMBERS, RANK_COMBINATION]))
+UNCERTAIN_SPAN = 0.1  # the choice is uncertain where UNCERTAIN_MEMBERS' choices span more
 # What a criterion's choice is judged by: a short name for the selection table's columns
 # (spearman_hungarian, selected_nmi, ...) -> the label score, checked against the registry.
 SELECTION_SCORES = {

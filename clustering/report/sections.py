@@ -14,9 +14,8 @@ from clustering.report.columns import (
     K_SWEEP_METRICS,
     LOWER_IS_BETTER,
     METRIC_COLUMNS,
-    RANK_COMBINATION,
-    RANK_MEMBERS,
     SELECTION_SCORES,
+    UNCERTAIN_MEMBERS,
     UNCERTAIN_SPAN,
     by_accuracy_columns,
     cell_folder,
@@ -51,7 +50,8 @@ TABLES = {  # heading -> (HTML class, how to read the table under it)
 }
 
 UNCERTAIN_NOTE = (
-    f"Uncertain here: {', '.join(RANK_MEMBERS)} and {RANK_COMBINATION} choose trials more than "
+    f"Uncertain here: {', '.join(UNCERTAIN_MEMBERS[:-1])} and {UNCERTAIN_MEMBERS[-1]} choose "
+    "trials more than "
     f"{UNCERTAIN_SPAN} apart in Hungarian accuracy, so no one label-free choice can be trusted "
     "on this dataset."
 )

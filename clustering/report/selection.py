@@ -7,17 +7,20 @@ the label scores (Spearman), and what the trial it ranks first scores, beside th
 by-accuracy table): each cell's best trial by Hungarian accuracy, beside the trial its own
 objective chose."""
 
+import inspect
 import math
 
 import numpy as np
 import pandas as pd
 
+from clustering.metrics import METRICS
 from clustering.report.columns import (
     ALL_SELECTION_CRITERIA,
     LOWER_IS_BETTER,
     RANK_COMBINATION,
     RANK_MEMBERS,
     SELECTION_SCORES,
+    UNCERTAIN_MEMBERS,
     UNCERTAIN_SPAN,
     by_accuracy_columns,
     cell_parts,
@@ -50,7 +53,7 @@ def selection_table(trials: pd.DataFrame, criteria=None) -> pd.DataFrame:
     with an arbitrary one). oracle_<score>: that of the trial with the highest Hungarian
     accuracy. median_<score>: the score's median over the complete trials. selected_cell,
     selected_trial: the first trial of those chosen (None if none); tied: how many there are."""
-    done = with_rank_combination(_complete(trials))
+    done = with_rank_combination(with_derived_criteria(_complete(trials)))
     reference = _reference(done)
     rows = [{"criterion": name, **_judge(done, name), **reference} for name in _criteria(criteria)]
     return pd.DataFrame(rows, columns=selection_columns())
@@ -58,6 +61,23 @@ def selection_table(trials: pd.DataFrame, criteria=None) -> pd.DataFrame:
 
 def _criteria(criteria) -> list[str]:
     return list(ALL_SELECTION_CRITERIA if criteria is None else criteria)
+
+
+def with_derived_criteria(trials: pd.DataFrame) -> pd.DataFrame:
+    """`trials` with every registered metric computed from other metrics' values (inputs
+    "scores", e.g. `faithful_or_stable_asc`) filled in where a run predates it: on the rows where
+    it is missing and every score it is computed from is finite."""
+    trials = trials.copy()
+    for metric in METRICS:
+        if metric.inputs != "scores":
+            continue
+        parameters = inspect.signature(metric.function).parameters.values()
+        needed = [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD]
+        inputs = pd.concat([_numbers(trials, name) for name in needed], axis=1)
+        missing = _numbers(trials, metric.name).isna() & inputs.notna().all(axis=1)
+        values = [metric.function(*row) for row in inputs[missing].itertuples(index=False)]
+        trials.loc[missing, metric.name] = values
+    return trials
 
 
 def with_rank_combination(done: pd.DataFrame) -> pd.DataFrame:
@@ -72,10 +92,11 @@ def with_rank_combination(done: pd.DataFrame) -> pd.DataFrame:
 
 
 def uncertain(selection: pd.DataFrame) -> bool:
-    """Whether the RANK_MEMBERS criteria and their combination disagree on a dataset: the
-    Hungarian accuracies they choose (rows of the selection table) span more than
-    UNCERTAIN_SPAN, so no one choice can be named with confidence."""
-    rows = selection[selection["criterion"].isin([*RANK_MEMBERS, RANK_COMBINATION])]
+    """Whether the UNCERTAIN_MEMBERS criteria (the trusted default, the RANK_MEMBERS and their
+    combination) disagree on a dataset: the Hungarian accuracies they choose (rows of the
+    selection table) span more than UNCERTAIN_SPAN, so no one choice can be named with
+    confidence."""
+    rows = selection[selection["criterion"].isin(UNCERTAIN_MEMBERS)]
     chosen = pd.to_numeric(rows[f"selected_{ORACLE_SCORE}"], errors="coerce").dropna()
     return bool(len(chosen) >= 2 and chosen.max() - chosen.min() > UNCERTAIN_SPAN)
 

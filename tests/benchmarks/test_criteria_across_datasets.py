@@ -37,3 +37,16 @@ def test_evaluate_applies_the_rule_to_every_store(tmp_path, capsys):
     assert "among the per-trial criteria, which an Optuna study can optimise: **stability**" in text
     assert "| one | stability | 0.0000 | 0.9000 | 0.9000 |" in text  # leave one out
     assert text in capsys.readouterr().out
+
+
+def test_a_dataset_named_twice_joins_the_trials_of_both_stores(tmp_path):
+    def store(name: str, accuracies) -> str:
+        trials = [{"stability": a, "hungarian_accuracy": a} for a in accuracies]
+        return report_store.store(tmp_path / name, [{"dataset": "c", "trial_scores": trials}], "c")
+
+    stores = {"c": [store("pixels", (0.2, 0.3)), store("pretrained", (0.7, 0.5))], "d": []}
+    stores["d"] = [store("other", (0.4, 0.6))]
+    selection = bench.evaluate(stores)["selections"].set_index(["dataset", "criterion"])
+    row = selection.loc[("c", "stability")]
+    assert row["trials"] == 4 and row["oracle_hungarian"] == 0.7
+    assert row["median_hungarian"] == 0.4 and row["selected_hungarian"] == 0.7

@@ -255,7 +255,7 @@ def test_evaluate_returns_every_metric(mnist):
     without = metrics.evaluate(X, labels, y)  # no reference, no refit: those criteria skip
     assert set(scores) - set(without) == {
         "reference_asc", "reference_dunn", "stability", "generalisation", "trustworthiness",
-        "faithful_asc",
+        "faithful_asc", "faithful_or_stable_asc",
     }  # fmt: skip
     assert scores["trustworthiness"] == metrics.trustworthiness(X, reference, random_state=0)
     assert scores["asc"] == pytest.approx(metrics.asc(X, labels), rel=1e-12)
@@ -407,7 +407,7 @@ def test_registry_keeps_the_table_columns_and_objectives():
     ]  # fmt: skip
     assert metrics.METRICS.objectives() == [
         *metrics.METRICS.columns()[:-1], "reference_asc", "reference_dunn", "stability",
-        "generalisation", "faithful_asc",
+        "generalisation", "faithful_asc", "faithful_or_stable_asc",
     ]  # fmt: skip
     assert {"fit_seconds", "metric_seconds", "inertia"} <= set(metrics.METRICS.lower_is_better())
 

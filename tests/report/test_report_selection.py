@@ -18,7 +18,12 @@ from clustering.cli import main
 from clustering.metrics import METRICS
 from clustering.report.columns import DATASET_ROLE, RANK_MEMBERS
 from clustering.report.sections import UNCERTAIN_NOTE
-from clustering.report.selection import selection_table, uncertain, with_rank_combination
+from clustering.report.selection import (
+    selection_table,
+    uncertain,
+    with_derived_criteria,
+    with_rank_combination,
+)
 from clustering.report.write import write_report
 from clustering.tracking import ROLE_TAG
 from tests import report_store
@@ -268,6 +273,20 @@ def test_the_rank_combination_is_the_mean_percentile_rank_of_its_members():
     assert combined.tolist() == pytest.approx(expected.tolist())
     row = selection_table(done, ["mean_rank"]).iloc[0]
     assert row["selected_trial"] == 2 and row["selected_hungarian"] == 0.9
+
+
+def test_a_criterion_of_logged_scores_is_filled_in_for_runs_that_predate_it():
+    old = pd.DataFrame(
+        {
+            "asc": [0.5, 0.4, 0.3],
+            "stability": [0.8, 0.5, np.nan],  # the third cannot be computed
+            "trustworthiness": [0.95, 0.6, 0.6],
+        }
+    )
+    filled = with_derived_criteria(old)["faithful_or_stable_asc"]
+    assert filled.tolist()[:2] == pytest.approx([0.5, 0.4 * 0.5]) and np.isnan(filled.iloc[2])
+    logged = old.assign(faithful_or_stable_asc=[0.1, np.nan, np.nan])
+    assert with_derived_criteria(logged)["faithful_or_stable_asc"].iloc[0] == 0.1  # kept
 
 
 def test_the_choice_is_uncertain_where_the_trusted_criteria_choose_far_apart():
