@@ -86,6 +86,16 @@ class RunConfig:
     split: str = option("test", _split_help)
     limit: int | None = option(None, "class-stratified subset of N images", low=2)
     color: bool = option(False, "keep RGB channels", default_text="")
+    fit_data_dir: str | None = option(
+        None,
+        "folder of other images of the same dataset to fit every extractor on (e.g. its "
+        "training images); the clustered images are only transformed (default: fit on them)",
+    )
+    fit_split: str | None = option(
+        None,
+        "the dataset's part to fit every extractor on, read from --fit-data-dir or else "
+        "--data-dir, e.g. train (default --split when --fit-data-dir is given)",
+    )
     # the default grid: raw pixels against N2D's autoencoder, with and without UMAP, K-means
     # against a Gaussian mixture (3 minutes on digits); "all" crosses every registered entry
     extractors: list[str] = option(
@@ -168,6 +178,8 @@ class RunConfig:
         self._validate_search()
         if self.split not in SPLITS:
             raise choose_from("split", self.split, list(SPLITS))
+        if self.fit_split is not None and self.fit_split not in SPLITS:
+            raise choose_from("fit_split", self.fit_split, list(SPLITS))
         if self.n_clusters == []:
             raise BenchError("--n-clusters needs at least one k, e.g. --n-clusters 10")
         self.tracking_uri = resolve_tracking_uri(self.tracking_uri)

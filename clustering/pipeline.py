@@ -79,9 +79,12 @@ def extract(
     preprocessing: dict,
     cache: FeatureCache | None = None,
     epoch_callback=None,
+    fit_X: np.ndarray | None = None,
 ) -> Extraction:
-    """Fit the named extractor on images X (n, h, w, c) in [0, 1] and transform them.
-    The cache look-up and the fit share their locals; split, each half would need them all."""
+    """Fit the named extractor on images X (n, h, w, c) in [0, 1], or on other images fit_X
+    (m, h, w, c) of the same dataset when given (`preprocessing` then names them), and
+    transform X. The cache look-up and the fit share their locals; split, each half would need
+    them all."""
     cls = EXTRACTORS.get(extractor_name)
     use_cache = cache is not None and (cls.learned or cls.cached)
     key = cache_key(digest, preprocessing, extractor_name, params, seed, cls.version)
@@ -103,8 +106,7 @@ def extract(
             )
     started = time.perf_counter()
     extractor = cls(**params, random_state=seed)
-    # one call: an extractor that encodes while it fits (patch_kmeans) encodes the images once
-    features = np.asarray(extractor.fit_transform(X, epoch_callback=epoch_callback), np.float32)
+    features = np.asarray(_fit_transform(extractor, X, fit_X, epoch_callback), np.float32)
     reconstructions = None
     if cls.reconstructs:
         reconstructions = np.asarray(extractor.reconstruct(X[:N_RECONSTRUCTIONS]), np.float32)
@@ -124,6 +126,14 @@ def extract(
         extract_seconds=seconds,
         key=key,
     )
+
+
+def _fit_transform(extractor, X: np.ndarray, fit_X: np.ndarray | None, epoch_callback):
+    """The extractor fitted on fit_X (or X when None) and X's features (n, d)."""
+    if fit_X is None:
+        # one call: an extractor that encodes while it fits (patch_kmeans) encodes X once
+        return extractor.fit_transform(X, epoch_callback=epoch_callback)
+    return extractor.fit(fit_X, epoch_callback=epoch_callback).transform(X)
 
 
 def reduce(
@@ -211,6 +221,7 @@ def embed(cell_data, spec, params: dict, cache: FeatureCache | None = None, epoc
         preprocessing=cell_data.preprocessing,
         cache=cache,
         epoch_callback=epoch_callback,
+        fit_X=cell_data.X_fit,
     )
     reduction = reduce(
         extraction.features,

@@ -1,5 +1,7 @@
 """`gmm`: a Gaussian mixture (scikit-learn's `GaussianMixture`) behind the clusterer contract."""
 
+import logging
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
@@ -7,9 +9,20 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from clustering.clusterers.base import CLUSTERERS, Clusterer
 from clustering.clusterers.kmeans import check_n_clusters
+from clustering.errors import BenchError
 from clustering.space import Space
 
-FULL_MAX_FEATURES = 50  # "auto": full covariances up to this many features, diagonal above
+logger = logging.getLogger(__name__)
+
+# "auto": full covariances up to this many features and from FULL_MIN_SAMPLES_PER_FEATURE
+# samples per feature, diagonal otherwise (50 full dimensions on 1,000 CIFAR-10 images were
+# singular: "ill-defined empirical covariance")
+FULL_MAX_FEATURES = 64
+FULL_MIN_SAMPLES_PER_FEATURE = 10
+# a singular covariance is retried with reg_covar multiplied by REG_COVAR_STEP, at most
+# REG_COVAR_RETRIES times
+REG_COVAR_STEP = 10.0
+REG_COVAR_RETRIES = 3
 # the best likelihood of 5 EM starts: from one start, UMAP-embedded MNIST lost a digit to a
 # merged component in most seeds (0.81 Hungarian accuracy against 0.86)
 DEFAULT_N_INIT = 5
@@ -23,10 +36,13 @@ class GaussianMixture(Clusterer, ClusterMixin, BaseEstimator):
     Parameters are scikit-learn's (`covariance_type`, `n_init`, `reg_covar`, `max_iter`, `tol`,
     `init_params`, `random_state`); the defaults are its own, except `n_init` (DEFAULT_N_INIT
     starts, the most likely kept) and `covariance_type="auto"`:
-    "full" (N2D's choice, on a few UMAP dimensions) up to FULL_MAX_FEATURES features, "diag"
-    above, where a full covariance costs n * k * d^2 per iteration (minutes on 784 pixels) and
-    is singular from fewer samples than d. The type used is `covariance_type_`. The fitted
-    mixture is `mixture_`.
+    "full" (N2D's choice, on a few UMAP dimensions) up to FULL_MAX_FEATURES features and
+    FULL_MIN_SAMPLES_PER_FEATURE samples per feature, "diag" otherwise, where a full
+    covariance costs n * k * d^2 per iteration (minutes on 784 pixels) and is singular from
+    too few samples per component. The type used is `covariance_type_`. A fit that meets a
+    singular covariance is retried with `reg_covar` raised REG_COVAR_STEP-fold, at most
+    REG_COVAR_RETRIES times (the value used is `reg_covar_`); after that it raises BenchError.
+    The fitted mixture is `mixture_`.
 
     Attributes
     ----------
@@ -83,23 +99,50 @@ class GaussianMixture(Clusterer, ClusterMixin, BaseEstimator):
         check_n_clusters(self.n_clusters, X.shape[0])
         self.covariance_type_ = self.covariance_type
         if self.covariance_type == "auto":
-            self.covariance_type_ = "full" if X.shape[1] <= FULL_MAX_FEATURES else "diag"
-        self.mixture_ = SklearnGaussianMixture(
-            n_components=self.n_clusters,
-            covariance_type=self.covariance_type_,
-            n_init=self.n_init,
-            reg_covar=self.reg_covar,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            init_params=self.init_params,
-            random_state=self.random_state,
-        ).fit(X)
+            self.covariance_type_ = auto_covariance_type(*X.shape)
+        self.mixture_, self.reg_covar_ = self._fit_regularised(X)
         self.labels_ = self.mixture_.predict(X).astype(np.int32)
         self.cluster_centers_ = self.mixture_.means_.astype(X.dtype, copy=False)
         self.inertia_ = _inertia(X, self.mixture_.means_, self.labels_)
         self.n_iter_ = int(self.mixture_.n_iter_)
         self.lower_bound_ = float(self.mixture_.lower_bound_)
         return self
+
+    def _fit_regularised(self, X: np.ndarray) -> tuple[SklearnGaussianMixture, float]:
+        """The mixture fitted to X (n, d) and the reg_covar it took: `reg_covar`, raised
+        REG_COVAR_STEP-fold while a component's covariance is singular."""
+        reg_covar = self.reg_covar
+        for attempt in range(REG_COVAR_RETRIES + 1):
+            mixture = SklearnGaussianMixture(
+                n_components=self.n_clusters,
+                covariance_type=self.covariance_type_,
+                n_init=self.n_init,
+                reg_covar=reg_covar,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                init_params=self.init_params,
+                random_state=self.random_state,
+            )
+            try:
+                return mixture.fit(X), reg_covar
+            except ValueError as error:
+                if "ill-defined empirical covariance" not in str(error):
+                    raise
+            if attempt < REG_COVAR_RETRIES:
+                logger.warning(
+                    "gmm: singular %s covariance on %d x %d features with reg_covar=%g; "
+                    "retrying with %g",
+                    self.covariance_type_,
+                    *X.shape,
+                    reg_covar,
+                    reg_covar * REG_COVAR_STEP,
+                )
+                reg_covar *= REG_COVAR_STEP
+        raise BenchError(
+            f"gmm: {self.covariance_type_} covariances of {self.n_clusters} components stay "
+            f"singular on {X.shape[0]} x {X.shape[1]} features up to reg_covar={reg_covar:g}; "
+            "use gmm.covariance_type=diag (or auto), or a reducer to fewer dimensions"
+        )
 
     def fit_predict(self, X, y=None):
         """Fit on X and return its labels (n_samples,) int32."""
@@ -118,6 +161,12 @@ class GaussianMixture(Clusterer, ClusterMixin, BaseEstimator):
     def _check_fitted(self, X) -> np.ndarray:
         check_is_fitted(self, "mixture_")
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+
+def auto_covariance_type(n_samples: int, n_features: int) -> str:
+    """What covariance_type="auto" fits to n_samples x n_features: "full" or "diag"."""
+    enough_samples = n_samples >= FULL_MIN_SAMPLES_PER_FEATURE * n_features
+    return "full" if n_features <= FULL_MAX_FEATURES and enough_samples else "diag"
 
 
 def _inertia(X: np.ndarray, means: np.ndarray, labels: np.ndarray) -> float:

@@ -169,11 +169,27 @@ def _stems(split: str, layout: str) -> list[str]:
 
 
 def _find(candidates: list[tuple[Path, str]], split: str) -> tuple[Path, str, list[Path]] | None:
+    """The first (folder, layout, batch paths) holding the split: every batch, or all
+    but some of data_batch_2..5 (a cut of the training set), with a warning."""
     for folder, layout in candidates:
         paths = [folder / stem for stem in _stems(split, layout)]
-        if all(p.is_file() for p in paths):
-            return folder, layout, paths
+        present = [p for p in paths if p.is_file()]
+        if present == paths or _leading_training_batches(paths, present, layout):
+            if present != paths:
+                missing = ", ".join(p.name for p in paths if p not in present)
+                logger.warning("%s: %s not found; reading the batches present", folder, missing)
+            return folder, layout, present
     return None
+
+
+def _leading_training_batches(paths: list[Path], present: list[Path], layout: str) -> bool:
+    """Whether `present` is `paths` less some training batches other than the first."""
+    suffix = CIFAR_LAYOUTS[layout][0]
+    training = {f"{b}{suffix}" for b in CIFAR_BATCHES["train"][1:]}
+    missing = [p for p in paths if p not in present]
+    first = f"{CIFAR_BATCHES['train'][0]}{suffix}"
+    has_first = any(p.name == first for p in present)
+    return has_first and bool(missing) and all(p.name in training for p in missing)
 
 
 def load_cifar10(name: str, data_dir, split: str) -> Loaded:

@@ -123,6 +123,7 @@ def fitted_stages(cell_data, spec, params: dict, cache: FeatureCache | None = No
             seed=spec.seed,
             digest=cell_data.digest,
             preprocessing=cell_data.preprocessing,
+            fit_X=cell_data.X_fit,
         )
         _same(again.features, extraction.features, spec.extractor)
         extractor = again.extractor

@@ -34,7 +34,9 @@ logger = logging.getLogger(__name__)
 class CellData:
     """One dataset as every cell of a run sees it: X (n, h, w, c) in [0, 1], y_true (n,),
     `images` as the dataset stores them ((n, h, w, c0) uint8, the input of a cell's logged
-    model), where they were read (`source`), and the reference embedding (n, d) or None."""
+    model), where they were read (`source`), the reference embedding (n, d) or None, and the
+    images every extractor is fitted on, X_fit (m, h, w, c) in [0, 1], or None to fit on X
+    (`preprocessing["fit"]` then names them: split, digest, number of images)."""
 
     name: str
     digest: str
@@ -44,6 +46,7 @@ class CellData:
     images: np.ndarray | None = None
     source: str = ""
     reference: np.ndarray | None = None
+    X_fit: np.ndarray | None = None
 
     def description(self) -> dict:
         """What the tracker logs of the data as a run's input: name, digest, source, stored
@@ -183,6 +186,7 @@ def load_data(config: RunConfig, cache: FeatureCache | None = None) -> CellData:
         len(dataset.class_names),
         dataset.digest[:12],
     )
+    X_fit, fitted_on = load_fit_images(config, X.shape[1:])
     preprocessing = {"split": config.split, "limit": config.limit, "color": config.color}
     reference = cached_reference_embedding(
         X,
@@ -191,6 +195,8 @@ def load_data(config: RunConfig, cache: FeatureCache | None = None) -> CellData:
         random_state=config.seed,
         cache=cache,
     )
+    if fitted_on is not None:  # in every cache key and study name: what the extractors saw
+        preprocessing = preprocessing | {"fit": fitted_on}
     return CellData(
         dataset.name,
         dataset.digest,
@@ -200,7 +206,35 @@ def load_data(config: RunConfig, cache: FeatureCache | None = None) -> CellData:
         dataset.images,
         dataset.source,
         reference,
+        X_fit,
     )
+
+
+def load_fit_images(config: RunConfig, image_shape: tuple) -> tuple[np.ndarray | None, dict | None]:
+    """The images the config fits its extractors on (`--fit-data-dir`, `--fit-split`),
+    preprocessed as the clustered ones: (X_fit (m, h, w, c) in [0, 1], {"split", "digest",
+    "n_images"}), or (None, None) when neither option is set. BenchError when their image
+    shape differs from `image_shape` (h, w, c)."""
+    if config.fit_data_dir is None and config.fit_split is None:
+        return None, None
+    split = config.fit_split or config.split
+    dataset = data.load(
+        config.dataset, data_dir=config.fit_data_dir or config.data_dir, split=split
+    )
+    X_fit = data.preprocess(dataset.images, color=config.color)
+    if X_fit.shape[1:] != tuple(image_shape):
+        shapes = "x".join(map(str, X_fit.shape[1:])), "x".join(map(str, image_shape))
+        raise BenchError(
+            f"--fit-data-dir/--fit-split images are {shapes[0]}, the clustered ones {shapes[1]}; "
+            "fit on images of the same dataset"
+        )
+    logger.info(
+        "extractors fitted on %d images of split %s, digest %s",
+        len(X_fit),
+        split,
+        dataset.digest[:12],
+    )
+    return X_fit, {"split": split, "digest": dataset.digest, "n_images": len(X_fit)}
 
 
 def specs(config: RunConfig, cell_data: CellData) -> list[CellSpec]:

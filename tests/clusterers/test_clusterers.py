@@ -13,6 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
 from clustering.clusterers import CLUSTERERS, GaussianMixture, KMeans, MiniBatchKMeans
+from clustering.clusterers.gmm import auto_covariance_type
 from clustering.errors import BenchError
 from tests.space_checks import assert_known_params_enqueue, assert_params_in_space
 
@@ -362,3 +363,31 @@ def test_gmm_float32_stays_float32(digits, one_thread):
 def test_gmm_bad_covariance_type_is_rejected(digits):
     with pytest.raises(ValueError, match="covariance_type"):
         GaussianMixture(3, covariance_type="round").fit(digits)
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [((1000, 10), "full"), ((1000, 64), "full"), ((1000, 65), "diag"), ((1000, 200), "diag")],
+)
+def test_gmm_auto_takes_full_covariances_only_with_ten_samples_per_feature(shape, expected):
+    assert auto_covariance_type(*shape) == expected
+
+
+def test_gmm_auto_on_fifty_features_of_three_hundred_images_is_diagonal(one_thread):
+    X = np.random.default_rng(0).normal(size=(300, 50))
+    model = GaussianMixture(3, n_init=1, random_state=0).fit(X)
+    assert model.covariance_type_ == "diag" and model.mixture_.covariance_type == "diag"
+
+
+def test_gmm_singular_full_covariance_is_retried_with_a_larger_reg_covar(one_thread, caplog):
+    X = np.random.default_rng(0).normal(size=(60, 40)) * 1e6
+    model = GaussianMixture(6, covariance_type="full", n_init=1, random_state=0).fit(X)
+    assert model.reg_covar_ > model.reg_covar == 1e-6
+    assert model.mixture_.reg_covar == model.reg_covar_
+    assert "singular full covariance" in caplog.text and len(np.unique(model.labels_)) > 1
+
+
+def test_gmm_covariance_singular_at_every_reg_covar_is_a_clear_error(one_thread):
+    X = np.random.default_rng(0).normal(size=(60, 40)) * 1e9
+    with pytest.raises(BenchError, match="stay singular on 60 x 40 features.*covariance_type=diag"):
+        GaussianMixture(6, covariance_type="full", n_init=1, random_state=0).fit(X)

@@ -196,6 +196,19 @@ def test_cifar10_missing_split_file_is_named(cifar_root):
     raises_one_line("file data_batch_1 not found", "cifar10", data_dir=cifar_root, split="train")
 
 
+def test_cifar10_training_cut_of_the_first_batch_is_read_with_a_warning(
+    cifar_root, tmp_path, caplog
+):
+    batch = (cifar_root / "cifar-10-batches-py" / "test_batch").read_bytes()
+    (tmp_path / "data_batch_1").write_bytes(batch)
+    dataset = load("cifar10", data_dir=tmp_path, split="train")
+    test = load("cifar10", data_dir=cifar_root, split="test")
+    np.testing.assert_array_equal(dataset.images, test.images)
+    assert "data_batch_2, data_batch_3, data_batch_4, data_batch_5 not found" in caplog.text
+    (tmp_path / "data_batch_1").rename(tmp_path / "data_batch_2")
+    raises_one_line("file data_batch_1 not found", "cifar10", data_dir=tmp_path, split="train")
+
+
 def test_describe_sources_reports_what_is_found(cifar_root):
     rows = {row["name"]: row for row in describe_sources(cifar_root)}
     assert list(rows) == datasets.DATASETS.names()
