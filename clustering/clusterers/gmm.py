@@ -15,9 +15,9 @@ from clustering.space import Space
 logger = logging.getLogger(__name__)
 
 # "auto": full covariances up to this many features and from FULL_MIN_SAMPLES_PER_FEATURE
-# samples per feature, diagonal otherwise (50 full dimensions on 1,000 CIFAR-10 images were
-# singular: "ill-defined empirical covariance")
-FULL_MAX_FEATURES = 64
+# samples per feature, diagonal otherwise (a full covariance costs n * k * d^2 per iteration and
+# is singular from too few samples per component)
+FULL_MAX_FEATURES = 50
 FULL_MIN_SAMPLES_PER_FEATURE = 10
 # a singular covariance is retried with reg_covar multiplied by REG_COVAR_STEP, at most
 # REG_COVAR_RETRIES times

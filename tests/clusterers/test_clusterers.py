@@ -367,7 +367,7 @@ def test_gmm_bad_covariance_type_is_rejected(digits):
 
 @pytest.mark.parametrize(
     ("shape", "expected"),
-    [((1000, 10), "full"), ((1000, 64), "full"), ((1000, 65), "diag"), ((1000, 200), "diag")],
+    [((1000, 10), "full"), ((1000, 50), "full"), ((1000, 51), "diag"), ((400, 50), "diag")],
 )
 def test_gmm_auto_takes_full_covariances_only_with_ten_samples_per_feature(shape, expected):
     assert auto_covariance_type(*shape) == expected
