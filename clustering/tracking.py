@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from clustering import experiment_view
 from clustering.config import STAGES
 from clustering.errors import BenchError, first_line
 
@@ -70,6 +71,10 @@ MAX_BATCH = 100
 DIGEST_CHARS = 12  # of the dataset's sha256, as the logs show it (MLflow keeps at most 36)
 DATASET_CONTEXT = "train"  # every image of a cell is clustered: each run's one input
 LABELS_ARTIFACT = "labels.npy"  # a trial run's cluster labels (n,), int16 or int32
+# an experiment: what the UI opens it on, its description, the saved view of its cells
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+NOTE_TAG = "mlflow.note.content"
+SAVED_VIEW_PREFIX = "mlflow.sharedViewState."
 
 
 class Tracker:
@@ -100,16 +105,33 @@ class Tracker:
             ) from None
 
     def experiment_id(self, name: str) -> str:
-        """The id of the experiment called `name`, created if missing (restored if deleted)."""
+        """The id of the experiment called `name`, created if missing (restored if deleted),
+        tagged as the UI should show it (`describe_experiment`)."""
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                return self.client.create_experiment(name)
+                experiment_id = self.client.create_experiment(name)
             except MlflowException:  # created meanwhile by another process
                 experiment = self.client.get_experiment_by_name(name)
+            else:
+                self.describe_experiment(experiment_id)
+                return experiment_id
         if experiment.lifecycle_stage == "deleted":
             self.client.restore_experiment(experiment.experiment_id)
+        self.describe_experiment(experiment.experiment_id)
         return experiment.experiment_id
+
+    def describe_experiment(self, experiment_id: str) -> None:
+        """Tag the experiment a model-training one (the UI opens it on its runs), give it its
+        description and the saved view of its cell runs (`experiment_view`)."""
+        state = experiment_view.view_state(ROLE_TAG, CELL_ROLE)
+        tags = {
+            EXPERIMENT_KIND_TAG: experiment_view.EXPERIMENT_KIND,
+            NOTE_TAG: experiment_view.DESCRIPTION,
+            SAVED_VIEW_PREFIX + experiment_view.VIEW_KEY: experiment_view.saved_view(state),
+        }
+        for key, value in tags.items():
+            self.client.set_experiment_tag(experiment_id, key, value)
 
     def open_cell_run(self, experiment_id: str, spec, parent_run_id: str | None = None) -> str:
         """The parent run of the cell `spec` (a study.cell.CellSpec) for its study: the existing

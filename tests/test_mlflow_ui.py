@@ -3,6 +3,7 @@ logged through it, then the REST API the UI itself calls: every cell's parent ru
 metrics and parameters, every trial run nested under it, the cell's pictures as artifacts."""
 
 import json
+import re
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -12,6 +13,7 @@ from test_html_report import chromium, headless
 
 from clustering.cli import main
 from clustering.config import DEFAULT_OBJECTIVE
+from clustering.experiment_view import VIEW_KEY, view_url
 from clustering.report.columns import METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
 
@@ -230,3 +232,37 @@ def test_each_cell_model_and_the_registered_winner_have_their_pages(
     page = headless(browser, tmp_path / "profile", "--dump-dom", f"{server.uri}/#/models/{name}")
     assert name in page.stdout, page.stderr[-2000:]
     assert "Version 1" in page.stdout
+
+
+def test_the_experiment_says_it_holds_model_training_runs_and_what_they_are(server, experiment_id):
+    experiment = call(server, f"experiments/get?experiment_id={experiment_id}")["experiment"]
+    tags = as_dict(experiment["tags"])
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "hungarian_accuracy" in tags["mlflow.note.content"]
+    saved = json.loads(tags[f"mlflow.sharedViewState.{VIEW_KEY}"])
+    assert saved["name"] == "Benchmark cells"
+    assert "metrics.`faithful_asc`" in json.loads(saved["state"])["selectedColumns"]
+
+
+def test_the_printed_view_url_lands_on_the_cells_with_the_score_columns(
+    server, experiment_id, tmp_path
+):
+    """The page `run` prints, rendered in headless Chromium: the cell runs, and the objective,
+    Hungarian accuracy and NMI as column headers; a screenshot is left in tmp_path."""
+    browser = chromium()
+    if browser is None:
+        pytest.skip("chromium not found: install it (apt-get install -y chromium; .ci/run does)")
+    url = view_url(experiment_id, server.uri)
+    size = "--window-size=1600,900"
+    page = headless(browser, tmp_path / "profile", size, "--dump-dom", url)
+    shown = re.findall(r'role="columnheader"[^>]*col-id="([^"]+)"', page.stdout)
+    assert shown, page.stderr[-2000:]
+    for column in ("faithful_asc", "hungarian_accuracy", "nmi"):
+        assert f"metrics.`{column}`" in shown, (column, shown)
+    names = re.findall(
+        r'href="#/experiments/[^"]+/runs/[^"]+"><span[^>]*>([^<]+)</span>', page.stdout
+    )
+    assert sorted(names) == sorted(f"raw x none x {name}" for name in CLUSTERERS)
+    shot = tmp_path / "landing.png"
+    headless(browser, tmp_path / "profile", size, f"--screenshot={shot}", url)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

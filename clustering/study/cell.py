@@ -155,13 +155,15 @@ class CellSpec:
 
 @dataclass
 class CellSummary:
-    """How a cell's study stands after a run: trial counts, best value (or None), seconds."""
+    """How a cell's study stands after a run: trial counts, best value (or None), seconds,
+    and the MLflow experiment of its cell run."""
 
     label: str
     complete: int
     failed: int
     best_value: float | None
     seconds: float
+    experiment_id: str = ""
 
 
 def load_data(config: RunConfig, cache: FeatureCache | None = None) -> CellData:

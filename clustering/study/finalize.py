@@ -82,6 +82,7 @@ def finalize(cell: CellEvent, services, seconds: float) -> CellSummary:
             failed=counts[TrialState.FAIL],
             best_value=None if best is None else best.values[0],
             seconds=seconds,
+            experiment_id=cell.experiment_id,
         )
         # queued trials still to run: another worker will finalize, unless this one is leaving
         # interrupted (KILLED), when nobody may come back to them
