@@ -117,9 +117,9 @@ def test_every_cell_parent_run_carries_the_same_best_metrics_and_its_parameters(
         tags, params = as_dict(data.get("tags")), as_dict(data.get("params"))
         metrics = as_dict(data.get("metrics"))
         assert info["status"] == "FINISHED"
-        label = f"raw x none x {tags['clusterer']}"  # the cell's parts, as its tags name them
+        name = f"raw-none-{tags['clusterer']}"  # the cell's parts, as its tags name them
         assert tags["extractor"] == "raw" and tags["reducer"] == "none"
-        assert tags["mlflow.runName"] == label == info["run_name"]
+        assert tags["mlflow.runName"] == name == info["run_name"]
         for name in ("dataset", "extractor", "clusterer", "objective", "n_clusters", "seed"):
             assert params[name], name
         for name in [
@@ -208,7 +208,7 @@ def test_every_run_shows_its_dataset_in_the_dataset_column(server, experiment_id
         assert entry["dataset"]["name"] == "digits"
         assert len(entry["dataset"]["digest"]) == 12
         tags = as_dict(entry["tags"])
-        assert tags["mlflow.data.context"] == "train" and tags["limit"] == "200"
+        assert tags["mlflow.data.context"] == "test" and tags["limit"] == "200"
     filtered = search(server, experiment_id, "dataset.name = 'digits'")
     assert {run["info"]["run_id"] for run in filtered} == {run["info"]["run_id"] for run in runs}
 
@@ -262,7 +262,7 @@ def test_the_printed_view_url_lands_on_the_cells_with_the_score_columns(
     names = re.findall(
         r'href="#/experiments/[^"]+/runs/[^"]+"><span[^>]*>([^<]+)</span>', page.stdout
     )
-    assert sorted(names) == sorted(f"raw x none x {name}" for name in CLUSTERERS)
+    assert sorted(names) == sorted(f"raw-none-{name}" for name in CLUSTERERS)
     shot = tmp_path / "landing.png"
     headless(browser, tmp_path / "profile", size, f"--screenshot={shot}", url)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

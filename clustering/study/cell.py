@@ -84,8 +84,13 @@ class CellSpec:
 
     @property
     def label(self) -> str:
-        """How logs and run names show the cell: "raw x umap x gmm"."""
+        """How logs, reports and the study show the cell: "raw x umap x gmm"."""
         return f"{self.extractor} x {self.reducer} x {self.clusterer}"
+
+    @property
+    def run_name(self) -> str:
+        """How the MLflow UI names the cell's run and its model: "raw-umap-gmm"."""
+        return f"{self.extractor}-{self.reducer}-{self.clusterer}"
 
     @property
     def study_name(self) -> str:
