@@ -16,6 +16,7 @@ from clustering.study.cell import (
     best_trial,
     count_states,
     open_study,
+    trial_metrics,
 )
 from clustering.study.events import CellEvent, StudyCallback, TrialLost
 from clustering.study.storage import fail_stale_trials, storage_lock
@@ -130,7 +131,7 @@ def summarize(study: optuna.Study, tracker: Tracker, cell_run_id: str) -> None:
     )
     best = best_trial(study)
     if best is not None:
-        metrics = {**best.user_attrs.get("metrics", {}), "best_trial_number": best.number}
+        metrics = {**trial_metrics(best), "best_trial_number": best.number}
         tracker.log_best(cell_run_id, best.params, metrics, step=counts[TrialState.COMPLETE])
     if len(study.directions) > 1:
         pareto = sorted(trial.number for trial in study.best_trials)
