@@ -11,6 +11,7 @@ import threading
 import types
 import typing
 
+from clustering import experiment_view
 from clustering.config import (
     DEFAULT_OBJECTIVE,
     OPTIONS,
@@ -226,6 +227,15 @@ def _print_summaries(args, config, summaries) -> None:
             f"\ntracking: {config.tracking_uri}\nstudies:  {redact(config.storage)}\n"
             f"next:     clustering-bench report --dataset {config.dataset}"
         )
+        for experiment_id in dict.fromkeys(s.experiment_id for s in summaries):
+            print(f"browse:   {experiment_view.view_url(experiment_id, ui_base(config))}")
+
+
+def ui_base(config: RunConfig) -> str:
+    """Where the MLflow UI of the run's store is: the tracking server, else `mlflow ui`'s
+    default address."""
+    uri = config.tracking_uri
+    return uri if uri.startswith(("http://", "https://")) else experiment_view.LOCAL_UI
 
 
 def command_report(args) -> int:

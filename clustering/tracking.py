@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from clustering import experiment_view
 from clustering.config import STAGES
 from clustering.errors import BenchError, first_line
 
@@ -68,8 +69,12 @@ START_TIME = "attributes.start_time"
 STATUS = "attributes.status"
 MAX_BATCH = 100
 DIGEST_CHARS = 12  # of the dataset's sha256, as the logs show it (MLflow keeps at most 36)
-DATASET_CONTEXT = "train"  # every image of a cell is clustered: each run's one input
+CONTEXT_TAG = "mlflow.data.context"  # an input's split: test, train or all
 LABELS_ARTIFACT = "labels.npy"  # a trial run's cluster labels (n,), int16 or int32
+# an experiment: what the UI opens it on, its description, the saved view of its cells
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+NOTE_TAG = "mlflow.note.content"
+SAVED_VIEW_PREFIX = "mlflow.sharedViewState."
 
 
 class Tracker:
@@ -100,21 +105,38 @@ class Tracker:
             ) from None
 
     def experiment_id(self, name: str) -> str:
-        """The id of the experiment called `name`, created if missing (restored if deleted)."""
+        """The id of the experiment called `name`, created if missing (restored if deleted),
+        tagged as the UI should show it (`describe_experiment`)."""
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                return self.client.create_experiment(name)
+                experiment_id = self.client.create_experiment(name)
             except MlflowException:  # created meanwhile by another process
                 experiment = self.client.get_experiment_by_name(name)
+            else:
+                self.describe_experiment(experiment_id)
+                return experiment_id
         if experiment.lifecycle_stage == "deleted":
             self.client.restore_experiment(experiment.experiment_id)
+        self.describe_experiment(experiment.experiment_id)
         return experiment.experiment_id
+
+    def describe_experiment(self, experiment_id: str) -> None:
+        """Tag the experiment a model-training one (the UI opens it on its runs), give it its
+        description and the saved view of its cell runs (`experiment_view`)."""
+        state = experiment_view.view_state(ROLE_TAG, CELL_ROLE)
+        tags = {
+            EXPERIMENT_KIND_TAG: experiment_view.EXPERIMENT_KIND,
+            NOTE_TAG: experiment_view.DESCRIPTION,
+            SAVED_VIEW_PREFIX + experiment_view.VIEW_KEY: experiment_view.saved_view(state),
+        }
+        for key, value in tags.items():
+            self.client.set_experiment_tag(experiment_id, key, value)
 
     def open_cell_run(self, experiment_id: str, spec, parent_run_id: str | None = None) -> str:
         """The parent run of the cell `spec` (a study.cell.CellSpec) for its study: the existing
         one (set RUNNING again) or new, named by its label, with its parts as params and tags."""
-        study_name, run_name = spec.study_name, spec.label
+        study_name, run_name = spec.study_name, spec.run_name
         params = {
             DATASET_TAG: spec.dataset,
             **{stage: getattr(spec, stage) for stage in STAGE_TAGS},
@@ -244,7 +266,8 @@ class Tracker:
     def log_dataset(self, run_id: str, dataset: dict) -> None:
         """Log the run's dataset as an MLflow input (the UI's Dataset column and filters).
         `dataset`: name, digest (full sha256 hex), source, shape ((h, w, c) as stored),
-        n_images, and preprocessing (split, limit, color); the last three are input tags too."""
+        n_images, and preprocessing (split, limit, color); the last three are input tags too,
+        and the split is the input's context (the UI's badge: test, train or all)."""
         preprocessing = dataset["preprocessing"]
         profile = {
             "n_images": dataset["n_images"],
@@ -260,13 +283,13 @@ class Tracker:
             schema=json.dumps(schema),
             profile=json.dumps(profile),
         )
-        tags = [InputTag("mlflow.data.context", DATASET_CONTEXT)]
+        tags = [InputTag(CONTEXT_TAG, preprocessing["split"])]
         tags += [InputTag(key, _text(value)) for key, value in preprocessing.items()]
         self.client.log_inputs(run_id, datasets=[DatasetInput(entity, tags)])
 
-    def log_model(self, run_id: str, python_model, tags: dict | None = None, **kwargs):
-        """Log `python_model` (an mlflow.pyfunc.PythonModel) as the run's pyfunc model named
-        "model" in the run's experiment, with `tags`; `kwargs` go to mlflow.pyfunc's save_model
+    def log_model(self, run_id: str, python_model, name: str, tags: dict | None = None, **kwargs):
+        """Log `python_model` (an mlflow.pyfunc.PythonModel) as the run's pyfunc model called
+        `name` in the run's experiment, with `tags`; `kwargs` go to mlflow.pyfunc's save_model
         (artifacts, signature, input_example, pip_requirements, metadata). Returns MLflow's
         ModelInfo (`model_uri`, `model_id`)."""
         import mlflow.pyfunc
@@ -275,7 +298,7 @@ class Tracker:
         run = self.client.get_run(run_id)
         logged = self.client.create_logged_model(  # in the run's experiment, not the default
             run.info.experiment_id,
-            name="model",
+            name=name,
             source_run_id=run_id,
             tags={key: _text(value) for key, value in (tags or {}).items()},
             params=dict(run.data.params),
@@ -283,7 +306,7 @@ class Tracker:
         with using_tracking_uri(self.tracking_uri), _quieter("mlflow.pyfunc"):
             return Model.log(
                 artifact_path=None,
-                name="model",
+                name=name,
                 flavor=mlflow.pyfunc,
                 run_id=run_id,
                 model_id=logged.model_id,

@@ -3,6 +3,7 @@ logged through it, then the REST API the UI itself calls: every cell's parent ru
 metrics and parameters, every trial run nested under it, the cell's pictures as artifacts."""
 
 import json
+import re
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from clustering.cli import main
 from clustering.config import DEFAULT_OBJECTIVE
+from clustering.experiment_view import VIEW_KEY, view_url
 from clustering.report.columns import METRIC_COLUMNS
 from clustering.tracking import ROLE_TAG
 from tests.report.test_html_report import chromium, headless
@@ -115,9 +117,9 @@ def test_every_cell_parent_run_carries_the_same_best_metrics_and_its_parameters(
         tags, params = as_dict(data.get("tags")), as_dict(data.get("params"))
         metrics = as_dict(data.get("metrics"))
         assert info["status"] == "FINISHED"
-        label = f"raw x none x {tags['clusterer']}"  # the cell's parts, as its tags name them
+        name = f"raw-none-{tags['clusterer']}"  # the cell's parts, as its tags name them
         assert tags["extractor"] == "raw" and tags["reducer"] == "none"
-        assert tags["mlflow.runName"] == label == info["run_name"]
+        assert tags["mlflow.runName"] == name == info["run_name"]
         for name in ("dataset", "extractor", "clusterer", "objective", "n_clusters", "seed"):
             assert params[name], name
         for name in [
@@ -206,7 +208,7 @@ def test_every_run_shows_its_dataset_in_the_dataset_column(server, experiment_id
         assert entry["dataset"]["name"] == "digits"
         assert len(entry["dataset"]["digest"]) == 12
         tags = as_dict(entry["tags"])
-        assert tags["mlflow.data.context"] == "train" and tags["limit"] == "200"
+        assert tags["mlflow.data.context"] == "test" and tags["limit"] == "200"
     filtered = search(server, experiment_id, "dataset.name = 'digits'")
     assert {run["info"]["run_id"] for run in filtered} == {run["info"]["run_id"] for run in runs}
 
@@ -230,3 +232,37 @@ def test_each_cell_model_and_the_registered_winner_have_their_pages(
     page = headless(browser, tmp_path / "profile", "--dump-dom", f"{server.uri}/#/models/{name}")
     assert name in page.stdout, page.stderr[-2000:]
     assert "Version 1" in page.stdout
+
+
+def test_the_experiment_says_it_holds_model_training_runs_and_what_they_are(server, experiment_id):
+    experiment = call(server, f"experiments/get?experiment_id={experiment_id}")["experiment"]
+    tags = as_dict(experiment["tags"])
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "hungarian_accuracy" in tags["mlflow.note.content"]
+    saved = json.loads(tags[f"mlflow.sharedViewState.{VIEW_KEY}"])
+    assert saved["name"] == "Benchmark cells"
+    assert "metrics.`faithful_asc`" in json.loads(saved["state"])["selectedColumns"]
+
+
+def test_the_printed_view_url_lands_on_the_cells_with_the_score_columns(
+    server, experiment_id, tmp_path
+):
+    """The page `run` prints, rendered in headless Chromium: the cell runs, and the objective,
+    Hungarian accuracy and NMI as column headers; a screenshot is left in tmp_path."""
+    browser = chromium()
+    if browser is None:
+        pytest.skip("chromium not found: install it (apt-get install -y chromium; .ci/run does)")
+    url = view_url(experiment_id, server.uri)
+    size = "--window-size=1600,900"
+    page = headless(browser, tmp_path / "profile", size, "--dump-dom", url)
+    shown = re.findall(r'role="columnheader"[^>]*col-id="([^"]+)"', page.stdout)
+    assert shown, page.stderr[-2000:]
+    for column in ("faithful_asc", "hungarian_accuracy", "nmi"):
+        assert f"metrics.`{column}`" in shown, (column, shown)
+    names = re.findall(
+        r'href="#/experiments/[^"]+/runs/[^"]+"><span[^>]*>([^<]+)</span>', page.stdout
+    )
+    assert sorted(names) == sorted(f"raw-none-{name}" for name in CLUSTERERS)
+    shot = tmp_path / "landing.png"
+    headless(browser, tmp_path / "profile", size, f"--screenshot={shot}", url)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

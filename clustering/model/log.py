@@ -86,6 +86,7 @@ def _log(model: ClusterModel, cell_data, spec, tracker, cell_run_id: str, trial_
         return tracker.log_model(
             cell_run_id,
             model,
+            spec.run_name,
             artifacts=artifacts,
             signature=model.signature(),
             input_example=np.ascontiguousarray(cell_data.images[:N_EXAMPLE]),

@@ -29,6 +29,9 @@ from clustering.reference import cached_reference_embedding
 
 logger = logging.getLogger(__name__)
 
+METRIC_ATTR_PREFIX = "metric."  # a trial's user attribute per score: metric.asc = 0.81
+LEGACY_METRICS_ATTR = "metrics"  # where stores made before kept all scores, as one dict
+
 
 @dataclass(frozen=True)
 class CellData:
@@ -87,12 +90,21 @@ class CellSpec:
 
     @property
     def label(self) -> str:
-        """How logs and run names show the cell: "raw x umap x gmm"."""
+        """How logs, reports and the study show the cell: "raw x umap x gmm"."""
         return f"{self.extractor} x {self.reducer} x {self.clusterer}"
 
     @property
+    def run_name(self) -> str:
+        """How the MLflow UI names the cell's run and its model: "raw-umap-gmm"."""
+        return f"{self.extractor}-{self.reducer}-{self.clusterer}"
+
+    @property
     def study_name(self) -> str:
-        """Stable across runs of the same command; differs when anything measured differs."""
+        """`<dataset>.<extractor>.<reducer>.<clusterer>.<hash>`: the hash (8 hex digits of a
+        sha256) stands for the data's digest, the preprocessing, k, the objective and the seed
+        (and `search` when not every stage is searched), so the same command finds its study
+        again and anything measured differently gets another; the study's `setup` attribute
+        says it in words (`study_labels`)."""
         setup = [self.digest, self.preprocessing, list(self.n_clusters), self.objective, self.seed]
         if not self.searches_every_stage:  # a full search keeps the name it had before --search
             setup.append(list(self.search))
@@ -158,13 +170,15 @@ class CellSpec:
 
 @dataclass
 class CellSummary:
-    """How a cell's study stands after a run: trial counts, best value (or None), seconds."""
+    """How a cell's study stands after a run: trial counts, best value (or None), seconds,
+    and the MLflow experiment of its cell run."""
 
     label: str
     complete: int
     failed: int
     best_value: float | None
     seconds: float
+    experiment_id: str = ""
 
 
 def load_data(config: RunConfig, cache: FeatureCache | None = None) -> CellData:
@@ -308,7 +322,39 @@ def open_study(spec: CellSpec, storage, trials: int) -> optuna.Study:
         study.set_user_attr("objective", spec.objective)
         for params in spec.known_params():
             study.enqueue_trial(params, skip_if_exists=True)
+    for key, value in study_labels(spec).items():
+        if study.user_attrs.get(key) != value:
+            study.set_user_attr(key, value)
     return study
+
+
+def study_labels(spec: CellSpec) -> dict:
+    """The study's readable user attributes: its cell ("raw x umap x gmm") and what the hash
+    ending its name stands for (the data, k, objective and seed it was made with)."""
+    data = ", ".join(f"{key} {value}" for key, value in spec.preprocessing.items())
+    setup = (
+        f"{spec.dataset} (digest {spec.digest[:12]}; {data}), k {spec.n_clusters}, "
+        f"objective {spec.objective}, seed {spec.seed}"
+    )
+    if not spec.searches_every_stage:
+        setup += f", search {','.join(spec.search)}"
+    return {"cell": spec.label, "setup": setup}
+
+
+def set_metric_attrs(trial: optuna.Trial, scores: dict) -> None:
+    """Each score as its own numeric user attribute of the trial (`metric.<name>`), so
+    optuna-dashboard lists them."""
+    for name, value in scores.items():
+        trial.set_user_attr(METRIC_ATTR_PREFIX + name, float(value))
+
+
+def trial_metrics(trial: optuna.trial.FrozenTrial) -> dict:
+    """The scores a trial recorded (`set_metric_attrs`), or those of a store made before, kept
+    as one dict."""
+    attrs = trial.user_attrs
+    prefix = METRIC_ATTR_PREFIX
+    scores = {key[len(prefix) :]: value for key, value in attrs.items() if key.startswith(prefix)}
+    return scores or dict(attrs.get(LEGACY_METRICS_ATTR, {}))
 
 
 def count_states(study: optuna.Study) -> dict[TrialState, int]:

@@ -17,8 +17,9 @@ from clustering.study.cell import CellData, CellSpec, best_trial
 @dataclass
 class CellEvent:
     """A cell as its events see it: the data and spec, its study, the MLflow ids of its cell
-    run, this worker ("host:pid", None when untagged), the feature cache, and how the cell run
-    ends (FINISHED, FAILED or KILLED) when the event is its end."""
+    run ("" until its trials start), this worker ("host:pid", None when untagged), the feature
+    cache, how the cell run ends (FINISHED, FAILED or KILLED) when the event is its end, and
+    the run its cell run nests under (None: none)."""
 
     cell_data: CellData
     spec: CellSpec
@@ -28,6 +29,7 @@ class CellEvent:
     worker: str | None = None
     cache: FeatureCache | None = None
     status: str = "FINISHED"
+    parent_run_id: str | None = None
 
     @property
     def best(self) -> optuna.trial.FrozenTrial | None:

@@ -3,6 +3,7 @@ as input, and at the end the callbacks told the cell is closing (the trial runs 
 with Optuna), the best trial copied onto the cell run, and the callbacks told it ended (its
 pictures, its model)."""
 
+import dataclasses
 import logging
 
 import optuna
@@ -15,6 +16,7 @@ from clustering.study.cell import (
     best_trial,
     count_states,
     open_study,
+    trial_metrics,
 )
 from clustering.study.events import CellEvent, StudyCallback, TrialLost
 from clustering.study.storage import fail_stale_trials, storage_lock
@@ -30,22 +32,34 @@ def prepare_cell(
     cell_data: CellData,
     spec: CellSpec,
     storage,
-    tracker: Tracker,
     experiment_id: str,
     trials: int,
     parent_run_id: str | None = None,
 ) -> CellEvent:
-    """The cell's study and its MLflow cell run, each created if missing (one process at a
-    time: creating them from several at once races). A resumed study finds its cell run again
-    by the id it noted, in whatever experiment that run lives."""
+    """The cell's study, created if missing (one process at a time: creating it from several
+    at once races); its cell run is opened when its trials start (`start_cell`)."""
     study = open_study(spec, storage, trials)
+    return CellEvent(cell_data, spec, study, experiment_id, "", parent_run_id=parent_run_id)
+
+
+def start_cell(cell: CellEvent, services) -> CellEvent:
+    """The cell with its MLflow cell run, opened now, under the storage lock, so that the run
+    starts when the cell's trials do (`open_cell_run`)."""
+    with storage_lock(services.storage):
+        return open_cell_run(cell, services.tracker)
+
+
+def open_cell_run(cell: CellEvent, tracker: Tracker) -> CellEvent:
+    """The cell with its cell run: the one its study noted (set RUNNING again, in whatever
+    experiment it lives), else a new one with the dataset as its input."""
+    study = cell.study
     cell_run_id = tracker.reopen_run(study.user_attrs.get(CELL_RUN_ATTR))
     if cell_run_id is None:
-        cell_run_id = tracker.open_cell_run(experiment_id, spec, parent_run_id)
-        tracker.log_dataset(cell_run_id, cell_data.description())
+        cell_run_id = tracker.open_cell_run(cell.experiment_id, cell.spec, cell.parent_run_id)
+        tracker.log_dataset(cell_run_id, cell.cell_data.description())
         study.set_user_attr(CELL_RUN_ATTR, cell_run_id)
     experiment_id = tracker.experiment_of(cell_run_id)
-    return CellEvent(cell_data, spec, study, experiment_id, cell_run_id)
+    return dataclasses.replace(cell, cell_run_id=cell_run_id, experiment_id=experiment_id)
 
 
 def stale_trial_handler(callbacks: StudyCallback):
@@ -82,12 +96,17 @@ def finalize(cell: CellEvent, services, seconds: float) -> CellSummary:
             failed=counts[TrialState.FAIL],
             best_value=None if best is None else best.values[0],
             seconds=seconds,
+            experiment_id=cell.experiment_id,
         )
         # queued trials still to run: another worker will finalize, unless this one is leaving
         # interrupted (KILLED), when nobody may come back to them
         queued = counts[TrialState.WAITING] and summary.complete < trials
         if counts[TrialState.RUNNING] or (queued and status == "FINISHED"):
             return summary
+        if not cell.cell_run_id:  # opened by another process (`run --workers N`), or none
+            if not summary.complete + summary.failed:
+                return summary
+            cell = open_cell_run(cell, tracker)
         key = [summary.complete, summary.failed]
         writes = study.user_attrs.get(SUMMARY_ATTR) != key
         if writes:
@@ -112,7 +131,7 @@ def summarize(study: optuna.Study, tracker: Tracker, cell_run_id: str) -> None:
     )
     best = best_trial(study)
     if best is not None:
-        metrics = {**best.user_attrs.get("metrics", {}), "best_trial_number": best.number}
+        metrics = {**trial_metrics(best), "best_trial_number": best.number}
         tracker.log_best(cell_run_id, best.params, metrics, step=counts[TrialState.COMPLETE])
     if len(study.directions) > 1:
         pareto = sorted(trial.number for trial in study.best_trials)
@@ -138,7 +157,6 @@ def prepare(
                 cell_data,
                 cell,
                 services.storage,
-                tracker,
                 experiment_id,
                 services.config.trials,
                 parent_run_id,

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from clustering.errors import first_line
 from clustering.study.cell import CellSummary, count_states
 from clustering.study.events import CellEvent, TrialLost
-from clustering.study.finalize import finalize
+from clustering.study.finalize import finalize, start_cell
 from clustering.study.objective import Objective
 from clustering.study.services import Backoff, Services
 from clustering.study.storage import fail_stale_trials, storage_lock
@@ -54,6 +54,7 @@ def work_cell(cell: CellEvent, services: Services) -> CellSummary:
     fails the current trial, closes its run and propagates."""
     started = time.perf_counter()
     logger.info("worker %s on %s (%s)", cell.worker, cell.spec.label, cell.study.study_name)
+    cell = start_cell(cell, services)
     with closing_on_interrupt([cell], services, started):
         _take_trials(cell, services)
     return finalize(cell, services, _since(started))

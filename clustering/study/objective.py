@@ -8,6 +8,7 @@ import optuna
 
 from clustering import pipeline
 from clustering.model import fitted
+from clustering.study.cell import set_metric_attrs
 from clustering.study.events import CellEvent, StudyCallback, TrialEvent
 from clustering.tracking import (
     EMBEDDING_CACHE_TAG,
@@ -33,7 +34,7 @@ class Objective:
         try:
             self.callbacks.on_trial_start(event)
             value = self._evaluate(event)
-            trial.set_user_attr("metrics", event.scores)
+            set_metric_attrs(trial, event.scores)
         except BaseException as error:
             event.error = error
             self.callbacks.on_trial_end(event)

@@ -134,7 +134,7 @@ def test_cell_and_trial_runs_log_their_dataset_as_an_input(store):
             assert json.loads(entry.dataset.source)["uri"].endswith("mnist")
             tags = {tag.key: tag.value for tag in entry.tags}
             assert tags == {
-                "mlflow.data.context": "train",
+                "mlflow.data.context": "test",
                 "split": "test",
                 "limit": str(LIMIT),
                 "color": "False",

@@ -11,7 +11,15 @@ from optuna.trial import TrialState
 
 from clustering.clusterers import CLUSTERERS
 from clustering.extractors import EXTRACTORS
-from clustering.study.cell import CellData, CellSpec, open_study, sampler, specs
+from clustering.study.cell import (
+    CellData,
+    CellSpec,
+    open_study,
+    sampler,
+    set_metric_attrs,
+    specs,
+    trial_metrics,
+)
 
 
 def make_cell(extractor: str, reducer: str, clusterer: str, n_clusters=(10,)) -> CellSpec:
@@ -117,3 +125,17 @@ def test_one_spec_per_cell_and_the_same_cell_over_seeds_and_data_is_a_loop_over_
         for seed in range(3)
     }
     assert len(names) == 2 * 2 * 3
+
+
+def test_trial_scores_are_numeric_user_attributes_and_old_stores_still_read():
+    study = optuna.create_study(direction="maximize")
+    new = study.ask()
+    set_metric_attrs(new, {"asc": 0.5, "nmi": 0.25})
+    study.tell(new, 0.5)
+    old = study.ask()
+    old.set_user_attr("metrics", {"asc": 0.75})  # how stores made before kept them
+    study.tell(old, 0.75)
+    first, second = study.trials
+    assert first.user_attrs == {"metric.asc": 0.5, "metric.nmi": 0.25}
+    assert trial_metrics(first) == {"asc": 0.5, "nmi": 0.25}
+    assert trial_metrics(second) == {"asc": 0.75}
