@@ -14,8 +14,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from services import free_port
-from test_html_report import chromium, headless
+from tests.services import free_port
+from tests.report.test_html_report import chromium, headless
 
 from clustering.cli import main
 
