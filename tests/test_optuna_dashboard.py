@@ -14,10 +14,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from tests.services import free_port
-from tests.report.test_html_report import chromium, headless
 
 from clustering.cli import main
+from tests.report.test_html_report import chromium, headless
+from tests.services import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 
