@@ -122,6 +122,21 @@ class RunConfig:
         "under the cell run, summarised as <metric>_mean, _std, _min, _max)",
         low=0,
     )
+    seeds: list[int] | None = option(
+        None,
+        "the repeats' seeds as a comma list, e.g. 0,1,2, instead of --repeats N",
+        low=0,
+        high=SEED_MAX,
+        default_text="",
+    )
+    # the stages whose seed a repeat changes; the others keep the study's, so the cache serves them
+    repeat_stages: list[str] = option(
+        list(STAGES),
+        "the stages whose seed each repeat changes, a comma list of extractor, reducer, "
+        "clusterer; the others keep --seed, so e.g. 'reducer,clusterer' re-uses the best "
+        "trial's cached features and re-runs only the cheap stages",
+        default_text="all",
+    )
     tracking_uri: str | None = option(
         None, "MLflow tracking URI", default_text=f"MLFLOW_TRACKING_URI or {DEFAULT_TRACKING_URI}"
     )
@@ -166,6 +181,7 @@ class RunConfig:
         self.clusterers = CLUSTERERS.parse(",".join(self.clusterers))
         self._validate_objectives(METRICS)
         self._validate_search()
+        self._validate_repeats()
         if self.split not in SPLITS:
             raise choose_from("split", self.split, list(SPLITS))
         if self.n_clusters == []:
@@ -221,6 +237,34 @@ class RunConfig:
                 "(comma list), e.g. --search reducer,clusterer to fit each extractor once"
             )
         self.search = [stage for stage in STAGES if stage in names]
+
+    def _validate_repeats(self) -> None:
+        """--seeds and --repeats agree (--seeds sets the count), --repeat-stages names stages."""
+        if self.seeds is not None:
+            if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+                raise BenchError(
+                    f"--seeds {','.join(map(str, self.seeds))}: give distinct seeds, e.g. "
+                    "--seeds 0,1,2"
+                )
+            if self.repeats not in (0, len(self.seeds)):
+                raise BenchError(
+                    f"--repeats {self.repeats} and --seeds {','.join(map(str, self.seeds))} "
+                    f"disagree; give one of them (--seeds makes {len(self.seeds)} repeats)"
+                )
+        names = [name.strip() for name in self.repeat_stages]
+        if not names or any(name not in STAGES for name in names):
+            raise BenchError(
+                f"--repeat-stages {','.join(self.repeat_stages)}: choose one or more of "
+                f"{', '.join(STAGES)} (comma list), e.g. --repeat-stages reducer,clusterer to "
+                "keep the cached features"
+            )
+        self.repeat_stages = [stage for stage in STAGES if stage in names]
+
+    def repeat_seeds(self) -> list[int]:
+        """The repeats' seeds: --seeds, else --repeats N's seed, seed + 1, ... ([] for none)."""
+        if self.seeds is not None:
+            return list(self.seeds)
+        return [self.seed + offset for offset in range(self.repeats)]
 
     def _validate_scaling(self) -> None:
         if self.grace_period <= self.heartbeat_interval:

@@ -136,7 +136,7 @@ def test_every_option_is_a_flag_of_its_commands_with_its_help_and_default():
 @pytest.mark.parametrize("name", [name for name, how in OPTIONS.items() if how.low is not None])
 def test_every_whole_number_below_its_range_is_refused_naming_its_flag(name):
     low = OPTIONS[name].low
-    value = [low - 1] if name == "n_clusters" else low - 1  # the one list of whole numbers
+    value = [low - 1] if name in ("n_clusters", "seeds") else low - 1  # the lists of whole numbers
     with pytest.raises(
         BenchError,
         match=f"^{flag_of(name)}={low - 1} must be a whole number (of at least|from) {low}",
