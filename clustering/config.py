@@ -8,7 +8,7 @@ import os
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
@@ -82,7 +82,10 @@ class RunConfig:
     """Everything one `clustering-bench run` needs; `validate()` checks it once."""
 
     dataset: str = option("digits", _dataset_help, mlproject=True)
-    data_dir: str | None = option(None, "folder holding the dataset's files")
+    data_dir: str | None = option(
+        None,
+        "folder holding the dataset's files, or each dataset's in a subfolder named after it",
+    )
     split: str = option("test", _split_help)
     limit: int | None = option(None, "class-stratified subset of N images", low=2)
     color: bool = option(False, "keep RGB channels", default_text="")
@@ -182,6 +185,7 @@ class RunConfig:
         self._validate_objectives(METRICS)
         self._validate_search()
         self._validate_repeats()
+        self._validate_datasets()
         if self.split not in SPLITS:
             raise choose_from("split", self.split, list(SPLITS))
         if self.n_clusters == []:
@@ -260,6 +264,36 @@ class RunConfig:
             )
         self.repeat_stages = [stage for stage in STAGES if stage in names]
 
+    def _validate_datasets(self) -> None:
+        """--dataset a,b: distinct datasets, each name known before any of them runs."""
+        from clustering.data import DATASETS
+
+        names = self.datasets()
+        if not names or len(set(names)) != len(names):
+            raise BenchError(
+                f"--dataset {self.dataset}: give one dataset or several distinct ones separated "
+                "by commas, e.g. --dataset digits,mnist"
+            )
+        if len(names) > 1:
+            for name in names:
+                DATASETS.short_name(name)
+        self.dataset = ",".join(names)
+
+    def datasets(self) -> list[str]:
+        """The datasets of `--dataset`, a comma list: ["digits", "mnist"] for "digits,mnist"."""
+        return [name.strip() for name in self.dataset.split(",") if name.strip()]
+
+    def per_dataset(self) -> list["RunConfig"]:
+        """One config per dataset of `--dataset`, in order, the same options else; each one's
+        data_dir is `data_dir/<dataset>` where that folder exists, else `data_dir`."""
+        configs = []
+        for name in self.datasets():
+            data_dir = self.data_dir
+            if data_dir is not None and (Path(data_dir).expanduser() / name).is_dir():
+                data_dir = str(Path(data_dir) / name)
+            configs.append(replace(self, dataset=name, data_dir=data_dir))
+        return configs
+
     def repeat_seeds(self) -> list[int]:
         """The repeats' seeds: --seeds, else --repeats N's seed, seed + 1, ... ([] for none)."""
         if self.seeds is not None:
@@ -296,6 +330,8 @@ class RunConfig:
                 f"suite file {path}: unknown option(s) {', '.join(unknown)}; "
                 f"valid: {', '.join(sorted(known))}"
             )
+        if isinstance(data.get("dataset"), list):  # several datasets as a YAML list
+            data["dataset"] = ",".join(map(str, data["dataset"]))
         for key, item in _list_items(cls).items():  # a YAML scalar where a list is expected
             if item is str and isinstance(data.get(key), str):
                 data[key] = data[key].split(",")

@@ -94,7 +94,7 @@ def test_invalid_fields_raise_with_the_fix(changes, message):
         ("n_clusters: [10, ten]", "option n_clusters must be a list of whole numbers or null"),
         ("n_clusters: true", "option n_clusters must be .*, got True \\(bool\\)"),
         ("data_dir: 3", "option data_dir must be a string or null \\(empty\\), got 3 \\(int\\)"),
-        ("dataset: [mnist]", "option dataset must be a string, got \\['mnist'\\] \\(list\\)"),
+        ("dataset: {mnist: 1}", "option dataset must be a string, got \\{'mnist': 1\\} \\(dict\\)"),
     ],
 )
 def test_yaml_value_of_the_wrong_type_names_option_value_and_type(tmp_path, line, message):
