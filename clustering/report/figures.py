@@ -90,7 +90,7 @@ def metric_bars(trials, metric: str, spread=None):
         winner = bars[int(pick(values))]
         winner.set_linewidth(2.0)
         winner.set_edgecolor("crimson")
-    _annotate(axis, bars, values, metric)
+    _annotate(axis, bars, values, metric, errors)
     labels = ["\n".join(cell.split(" x ")) for cell in best["cell"]]
     axis.set_xticks(positions, labels, fontsize=7, rotation=45, ha="right")
     axis.set_ylabel(metric)
@@ -111,14 +111,15 @@ def _bar_values(best, metric: str, spread) -> tuple[np.ndarray, np.ndarray | Non
     return np.where(repeated, means, values), np.where(repeated, np.nan_to_num(errors), 0.0)
 
 
-def _annotate(axis, bars, values: np.ndarray, metric: str) -> None:
-    """Each bar's value above it (seconds with 1 decimal, others with 3)."""
-    for bar, value in zip(bars, values, strict=True):
+def _annotate(axis, bars, values: np.ndarray, metric: str, errors=None) -> None:
+    """Each bar's value above it and its error bar (seconds with 1 decimal, others with 3)."""
+    above = np.zeros(len(values)) if errors is None else errors
+    for bar, value, error in zip(bars, values, above, strict=True):
         if np.isfinite(value):
             text = f"{value:.1f}" if metric.endswith("seconds") else f"{value:.3f}"
             axis.annotate(
                 text,
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                (bar.get_x() + bar.get_width() / 2, bar.get_height() + error),
                 ha="center",
                 va="bottom",
                 fontsize=6,
