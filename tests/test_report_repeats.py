@@ -38,6 +38,7 @@ def store(tmp_path) -> str:
     return uri
 
 
+@pytest.mark.slow  # a whole report: every figure drawn
 def test_the_tables_show_mean_and_std_of_repeated_cells_and_flag_unstable_ones(store, tmp_path):
     written = write_report(store, "digits", tmp_path / "out")
     table = pd.read_csv(written["csv"]).set_index("extractor")
@@ -79,6 +80,7 @@ def test_a_repeated_cells_bar_is_its_mean_with_an_error_bar_of_its_std(store):
     figures.close(figure)
 
 
+@pytest.mark.slow
 def test_without_repeats_the_tables_have_no_spread_columns(tmp_path):
     store = report_store.store(tmp_path, [{"extractor": "raw"}])
     written = write_report(store, "digits", tmp_path / "out")
