@@ -60,7 +60,7 @@ def option(default, help: str | Callable[[], str], **how):
 def _dataset_help() -> str:
     from clustering.data import DATASETS
 
-    return f"one of {', '.join(DATASETS.choices())}"
+    return f"one of {', '.join(DATASETS.choices())}, or several separated by commas"
 
 
 def _split_help() -> str:
