@@ -8,7 +8,7 @@ import os
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import yaml
@@ -60,7 +60,7 @@ def option(default, help: str | Callable[[], str], **how):
 def _dataset_help() -> str:
     from clustering.data import DATASETS
 
-    return f"one of {', '.join(DATASETS.choices())}"
+    return f"one of {', '.join(DATASETS.choices())}, or several separated by commas"
 
 
 def _split_help() -> str:
@@ -82,7 +82,10 @@ class RunConfig:
     """Everything one `clustering-bench run` needs; `validate()` checks it once."""
 
     dataset: str = option("digits", _dataset_help, mlproject=True)
-    data_dir: str | None = option(None, "folder holding the dataset's files")
+    data_dir: str | None = option(
+        None,
+        "folder holding the dataset's files, or each dataset's in a subfolder named after it",
+    )
     split: str = option("test", _split_help)
     limit: int | None = option(None, "class-stratified subset of N images", low=2)
     color: bool = option(False, "keep RGB channels", default_text="")
@@ -132,6 +135,21 @@ class RunConfig:
         "under the cell run, summarised as <metric>_mean, _std, _min, _max)",
         low=0,
     )
+    seeds: list[int] | None = option(
+        None,
+        "the repeats' seeds as a comma list, e.g. 0,1,2, instead of --repeats N",
+        low=0,
+        high=SEED_MAX,
+        default_text="",
+    )
+    # the stages whose seed a repeat changes; the others keep the study's, so the cache serves them
+    repeat_stages: list[str] = option(
+        list(STAGES),
+        "the stages whose seed each repeat changes, a comma list of extractor, reducer, "
+        "clusterer; the others keep --seed, so e.g. 'reducer,clusterer' re-uses the best "
+        "trial's cached features and re-runs only the cheap stages",
+        default_text="all",
+    )
     tracking_uri: str | None = option(
         None, "MLflow tracking URI", default_text=f"MLFLOW_TRACKING_URI or {DEFAULT_TRACKING_URI}"
     )
@@ -176,6 +194,8 @@ class RunConfig:
         self.clusterers = CLUSTERERS.parse(",".join(self.clusterers))
         self._validate_objectives(METRICS)
         self._validate_search()
+        self._validate_repeats()
+        self._validate_datasets()
         if self.split not in SPLITS:
             raise choose_from("split", self.split, list(SPLITS))
         if self.fit_split is not None and self.fit_split not in SPLITS:
@@ -234,6 +254,64 @@ class RunConfig:
             )
         self.search = [stage for stage in STAGES if stage in names]
 
+    def _validate_repeats(self) -> None:
+        """--seeds and --repeats agree (--seeds sets the count), --repeat-stages names stages."""
+        if self.seeds is not None:
+            if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+                raise BenchError(
+                    f"--seeds {','.join(map(str, self.seeds))}: give distinct seeds, e.g. "
+                    "--seeds 0,1,2"
+                )
+            if self.repeats not in (0, len(self.seeds)):
+                raise BenchError(
+                    f"--repeats {self.repeats} and --seeds {','.join(map(str, self.seeds))} "
+                    f"disagree; give one of them (--seeds makes {len(self.seeds)} repeats)"
+                )
+        names = [name.strip() for name in self.repeat_stages]
+        if not names or any(name not in STAGES for name in names):
+            raise BenchError(
+                f"--repeat-stages {','.join(self.repeat_stages)}: choose one or more of "
+                f"{', '.join(STAGES)} (comma list), e.g. --repeat-stages reducer,clusterer to "
+                "keep the cached features"
+            )
+        self.repeat_stages = [stage for stage in STAGES if stage in names]
+
+    def _validate_datasets(self) -> None:
+        """--dataset a,b: distinct datasets, each name known before any of them runs."""
+        from clustering.data import DATASETS
+
+        names = self.datasets()
+        if not names or len(set(names)) != len(names):
+            raise BenchError(
+                f"--dataset {self.dataset}: give one dataset or several distinct ones separated "
+                "by commas, e.g. --dataset digits,mnist"
+            )
+        if len(names) > 1:
+            for name in names:
+                DATASETS.short_name(name)
+        self.dataset = ",".join(names)
+
+    def datasets(self) -> list[str]:
+        """The datasets of `--dataset`, a comma list: ["digits", "mnist"] for "digits,mnist"."""
+        return [name.strip() for name in self.dataset.split(",") if name.strip()]
+
+    def per_dataset(self) -> list["RunConfig"]:
+        """One config per dataset of `--dataset`, in order, the same options else; each one's
+        data_dir is `data_dir/<dataset>` where that folder exists, else `data_dir`."""
+        configs = []
+        for name in self.datasets():
+            data_dir = self.data_dir
+            if data_dir is not None and (Path(data_dir).expanduser() / name).is_dir():
+                data_dir = str(Path(data_dir) / name)
+            configs.append(replace(self, dataset=name, data_dir=data_dir))
+        return configs
+
+    def repeat_seeds(self) -> list[int]:
+        """The repeats' seeds: --seeds, else --repeats N's seed, seed + 1, ... ([] for none)."""
+        if self.seeds is not None:
+            return list(self.seeds)
+        return [self.seed + offset for offset in range(self.repeats)]
+
     def _validate_scaling(self) -> None:
         if self.grace_period <= self.heartbeat_interval:
             raise BenchError(
@@ -264,6 +342,8 @@ class RunConfig:
                 f"suite file {path}: unknown option(s) {', '.join(unknown)}; "
                 f"valid: {', '.join(sorted(known))}"
             )
+        if isinstance(data.get("dataset"), list):  # several datasets as a YAML list
+            data["dataset"] = ",".join(map(str, data["dataset"]))
         for key, item in _list_items(cls).items():  # a YAML scalar where a list is expected
             if item is str and isinstance(data.get(key), str):
                 data[key] = data[key].split(",")

@@ -51,7 +51,8 @@ MODEL_TAG = "model.trial_number"  # the trial its logged model is
 MODEL_URI_TAG = "model.uri"
 EXPERIMENT_TAG = "clustering_bench.experiment"  # on a parent run: where its cell runs went
 REPEATS_TAG = "repeats.trial_number"  # the trial its repeats re-ran
-REPEAT_SEED_TAG = "repeat.seed"  # on a repeat run: the seed of every stage
+REPEAT_SEED_TAG = "repeat.seed"  # on a repeat run: the seed of the stages it re-seeds
+REPEAT_STAGES_TAG = "repeat.stages"  # on a repeat run: those stages (the others keep --seed)
 REPEAT_SUFFIXES = ("mean", "std", "min", "max")  # <metric>_<suffix> on a cell run with repeats
 # a trial run
 TRIAL_NUMBER_TAG = "optuna.trial_number"

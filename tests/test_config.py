@@ -94,7 +94,7 @@ def test_invalid_fields_raise_with_the_fix(changes, message):
         ("n_clusters: [10, ten]", "option n_clusters must be a list of whole numbers or null"),
         ("n_clusters: true", "option n_clusters must be .*, got True \\(bool\\)"),
         ("data_dir: 3", "option data_dir must be a string or null \\(empty\\), got 3 \\(int\\)"),
-        ("dataset: [mnist]", "option dataset must be a string, got \\['mnist'\\] \\(list\\)"),
+        ("dataset: {mnist: 1}", "option dataset must be a string, got \\{'mnist': 1\\} \\(dict\\)"),
     ],
 )
 def test_yaml_value_of_the_wrong_type_names_option_value_and_type(tmp_path, line, message):
@@ -136,7 +136,7 @@ def test_every_option_is_a_flag_of_its_commands_with_its_help_and_default():
 @pytest.mark.parametrize("name", [name for name, how in OPTIONS.items() if how.low is not None])
 def test_every_whole_number_below_its_range_is_refused_naming_its_flag(name):
     low = OPTIONS[name].low
-    value = [low - 1] if name == "n_clusters" else low - 1  # the one list of whole numbers
+    value = [low - 1] if name in ("n_clusters", "seeds") else low - 1  # the lists of whole numbers
     with pytest.raises(
         BenchError,
         match=f"^{flag_of(name)}={low - 1} must be a whole number (of at least|from) {low}",

@@ -61,14 +61,16 @@ def _styles(trials) -> tuple[dict, dict]:
     )
 
 
-def metric_bars(trials, metric: str):
-    """Bars: the best trial's `metric` per cell (best cell outlined); dots: every trial."""
+def metric_bars(trials, metric: str, spread=None):
+    """Bars: the best trial's `metric` per cell (best cell outlined); dots: every trial. With
+    `spread` (a frame indexed by cell label with columns mean and std, from the repeats), a
+    repeated cell's bar is the mean over its repeats with an error bar of ± one std."""
     best = best_trials(trials)
     done = complete_trials(trials)
     colours, _ = _styles(trials)
     positions = np.arange(len(best))
     figure, axis = plt.subplots(figsize=(max(4.0, 0.55 * len(best) + 1.5), 3.2))
-    values = best[metric].to_numpy(dtype=float)
+    values, errors = _bar_values(best, metric, spread)
     bars = axis.bar(
         positions,
         values,
@@ -77,6 +79,8 @@ def metric_bars(trials, metric: str):
         edgecolor="black",
         linewidth=0.5,
     )
+    if errors is not None:
+        axis.errorbar(positions, values, yerr=errors, fmt="none", ecolor="black", capsize=3)
     for position, cell in zip(positions, best["cell"], strict=True):
         points = done.loc[done["cell"] == cell, metric].dropna().to_numpy(dtype=float)
         jitter = np.linspace(-0.15, 0.15, len(points)) if len(points) > 1 else np.zeros(1)
@@ -86,21 +90,40 @@ def metric_bars(trials, metric: str):
         winner = bars[int(pick(values))]
         winner.set_linewidth(2.0)
         winner.set_edgecolor("crimson")
-    for bar, value in zip(bars, values, strict=True):
+    _annotate(axis, bars, values, metric, errors)
+    labels = ["\n".join(cell.split(" x ")) for cell in best["cell"]]
+    axis.set_xticks(positions, labels, fontsize=7, rotation=45, ha="right")
+    axis.set_ylabel(metric)
+    what = "best trial per cell" if errors is None else "mean ± std over repeats per cell"
+    axis.set_title(f"{metric}: {what} (bars), every trial (dots)", fontsize=9)
+    return figure
+
+
+def _bar_values(best, metric: str, spread) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each cell's bar height (its repeats' mean where `spread` has it, else its best trial's
+    `metric`) and error (the repeats' std, 0 elsewhere; None without `spread`)."""
+    values = best[metric].to_numpy(dtype=float)
+    if spread is None:
+        return values, None
+    means = best["cell"].map(spread["mean"]).to_numpy(dtype=float)
+    errors = best["cell"].map(spread["std"]).to_numpy(dtype=float)
+    repeated = np.isfinite(means)
+    return np.where(repeated, means, values), np.where(repeated, np.nan_to_num(errors), 0.0)
+
+
+def _annotate(axis, bars, values: np.ndarray, metric: str, errors=None) -> None:
+    """Each bar's value above it and its error bar (seconds with 1 decimal, others with 3)."""
+    above = np.zeros(len(values)) if errors is None else errors
+    for bar, value, error in zip(bars, values, above, strict=True):
         if np.isfinite(value):
             text = f"{value:.1f}" if metric.endswith("seconds") else f"{value:.3f}"
             axis.annotate(
                 text,
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                (bar.get_x() + bar.get_width() / 2, bar.get_height() + error),
                 ha="center",
                 va="bottom",
                 fontsize=6,
             )
-    labels = ["\n".join(cell.split(" x ")) for cell in best["cell"]]
-    axis.set_xticks(positions, labels, fontsize=7, rotation=45, ha="right")
-    axis.set_ylabel(metric)
-    axis.set_title(f"{metric}: best trial per cell (bars), every trial (dots)", fontsize=9)
-    return figure
 
 
 def asc_vs_hungarian(trials):

@@ -107,9 +107,11 @@ def comparison(
     lower_is_better=(),
     link_parts=None,
     marked=None,
+    stds: pd.DataFrame | None = None,
 ) -> Table:
-    """A table as shown: `metric_columns` right-aligned with 4 decimals (seconds with 1), the
-    best of each `marked` one (default all of them) in bold; other columns as they are (counts
+    """A table as shown: `metric_columns` right-aligned with 4 decimals (seconds with 1), as
+    `value ± std` where `stds` (a frame on `table`'s index) has the column's std, the best of
+    each `marked` one (default all of them) in bold; other columns as they are (counts
     right-aligned, missing values empty). With `link_parts` (the columns naming a cell) each
     row links to its cell's section."""
     marked = list(metric_columns if marked is None else marked)
@@ -124,7 +126,10 @@ def comparison(
                 cells.append(TableCell("" if _missing(value) else str(value), number=number))
                 continue
             best = column in marked and bool(mask.at[index, column])
-            cells.append(TableCell(_number(column, value), number=True, best=best))
+            text = _number(column, value)
+            if stds is not None and column in stds and not _missing(stds.at[index, column]):
+                text += " ± " + _number(column, stds.at[index, column])
+            cells.append(TableCell(text, number=True, best=best))
         anchor = None
         if link_parts:
             anchor = cell_anchor(" x ".join(str(row[part]) for part in link_parts))

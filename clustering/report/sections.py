@@ -24,6 +24,13 @@ from clustering.report.columns import (
     comparison_columns,
     objectives,
 )
+from clustering.report.repeats import (
+    UNSTABLE_SCORE,
+    UNSTABLE_STD,
+    cell_spread,
+    shown,
+    shown_columns,
+)
 from clustering.report.selection import selection_columns, uncertain
 
 logger = logging.getLogger(__name__)
@@ -56,6 +63,12 @@ UNCERTAIN_NOTE = (
     "on this dataset."
 )
 
+REPEATS_NOTE = (
+    "Where a cell has repeats (its best configuration re-run with other seeds), each metric is "
+    f"their mean ± std; unstable: the {UNSTABLE_SCORE} std over the repeats exceeds "
+    f"{UNSTABLE_STD}."
+)
+
 NOTES = {  # heading -> how to read the figures under it
     "Metrics per cell": "Bars: the best trial of each cell (the table's row), the best cell "
     "outlined in red; dots: every complete trial.",
@@ -66,6 +79,13 @@ NOTES = {  # heading -> how to read the figures under it
     "Pareto fronts": "Multi-objective cells: every complete trial by the first two objectives; "
     "red and numbered: the Pareto-optimal trials the study kept.",
 }
+
+
+BARS_WITH_REPEATS_NOTE = (
+    "Bars: the mean over the repeats of each cell's best configuration, with error bars of "
+    "± one standard deviation (the best trial where a cell has no repeats), the best cell "
+    "outlined in red; dots: every complete trial."
+)
 
 
 def table_sections(
@@ -79,32 +99,37 @@ def table_sections(
     spearman = [f"spearman_{short}" for short in scores]
     selected = [f"selected_{short}" for short in scores]
     numbers = [*spearman, *[f"{k}_{s}" for s in scores for k in ("selected", "oracle", "median")]]
-    shown = [
-        page.comparison(
-            table,
-            comparison_columns(parts),
-            METRIC_COLUMNS,
-            lower_is_better=LOWER_IS_BETTER,
-            link_parts=parts,
-        ),
+    tables = [
+        _cell_table(table, comparison_columns(parts), parts),
         page.comparison(selection, selection_columns(), numbers, marked=[*spearman, *selected]),
-        page.comparison(
-            by_accuracy,
-            by_accuracy_columns(parts),
-            METRIC_COLUMNS,
-            lower_is_better=LOWER_IS_BETTER,
-            link_parts=parts,
-        ),
+        _cell_table(by_accuracy, by_accuracy_columns(parts), parts),
     ]
     notes = [note for kind, note in TABLES.values()]
+    if "unstable" in table:
+        notes[0] += " " + REPEATS_NOTE
+        notes[2] += " " + REPEATS_NOTE
     if uncertain(selection):
         notes[1] += " " + UNCERTAIN_NOTE
     return [
         page.TableSection(heading, note, shown_table, kind)
         for (heading, (kind, _)), note, shown_table in zip(
-            TABLES.items(), notes, shown, strict=True
+            TABLES.items(), notes, tables, strict=True
         )
     ]
+
+
+def _cell_table(frame: pd.DataFrame, columns: list[str], parts: list[str]) -> page.Table:
+    """A table with a row per cell as the page shows it: `mean ± std` where the cell has
+    repeats, best values marked, rows linked to the cells' pictures."""
+    values, stds = shown(frame)
+    return page.comparison(
+        values,
+        shown_columns(frame, columns),
+        METRIC_COLUMNS,
+        lower_is_better=LOWER_IS_BETTER,
+        link_parts=parts,
+        stds=stds,
+    )
 
 
 def draw_figures(trials: pd.DataFrame, table: pd.DataFrame, folder: Path) -> list[page.Section]:
@@ -119,7 +144,11 @@ def draw_figures(trials: pd.DataFrame, table: pd.DataFrame, folder: Path) -> lis
 
     drawn = {
         "Metrics per cell": [
-            save(figures.metric_bars(trials, metric), f"bar_{metric}.png", f"{metric} per cell")
+            save(
+                figures.metric_bars(trials, metric, cell_spread(table, metric)),
+                f"bar_{metric}.png",
+                f"{metric} per cell",
+            )
             for metric in METRIC_COLUMNS
         ],
         "ASC against Hungarian accuracy": [
@@ -146,7 +175,10 @@ def draw_figures(trials: pd.DataFrame, table: pd.DataFrame, folder: Path) -> lis
         save(figures.pareto_front(trials, cell, names, pareto), filename, caption)
         for cell, names, pareto, filename, caption in pareto_cells(table, trials)
     ]
-    return [page.Section(heading, NOTES[heading], shown) for heading, shown in drawn.items()]
+    notes = dict(NOTES)
+    if cell_spread(table, METRIC_COLUMNS[0]) is not None:
+        notes["Metrics per cell"] = BARS_WITH_REPEATS_NOTE
+    return [page.Section(heading, notes[heading], saved) for heading, saved in drawn.items()]
 
 
 def pareto_cells(table: pd.DataFrame, trials: pd.DataFrame) -> list[tuple]:

@@ -175,13 +175,22 @@ def _best_params(run: pd.Series) -> dict:
     }
 
 
-def to_markdown(table: pd.DataFrame, columns: list[str] | None = None) -> str:
+def to_markdown(
+    table: pd.DataFrame, columns: list[str] | None = None, stds: pd.DataFrame | None = None
+) -> str:
     """`table`'s `columns` (default the comparison columns) as GitHub Markdown
     (`DataFrame.to_markdown`): text left-aligned, whole numbers as they are, other numbers with
-    4 decimals (seconds with 1), missing values empty, one space around each cell."""
+    4 decimals (seconds with 1), `value ± std` where `stds` (a frame on `table`'s index) has a
+    column's std, missing values empty, one space around each cell."""
     columns = comparison_columns(cell_parts(table)) if columns is None else list(columns)
     shown = pd.DataFrame(
-        {column: [_markdown_value(column, value) for value in table[column]] for column in columns}
+        {
+            column: [
+                _markdown_value(column, value, _std(stds, column, index))
+                for index, value in table[column].items()
+            ]
+            for column in columns
+        }
     )
     left = [_is_text(column, table[column]) for column in columns]
     markdown = shown.to_markdown(
@@ -202,12 +211,22 @@ def _is_text(column: str, values: pd.Series) -> bool:
     return len(present) > 0 and not all(isinstance(v, numbers.Number) for v in present)
 
 
-def _markdown_value(column: str, value) -> str:
+def _std(stds: pd.DataFrame | None, column: str, index):
+    """The std of `column` at row `index` of `stds`, None where it has none."""
+    if stds is None or column not in stds:
+        return None
+    value = stds.at[index, column]
+    return None if pd.isna(value) else value
+
+
+def _markdown_value(column: str, value, std=None) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return ""
     if isinstance(value, str | numbers.Integral):
         return str(value)
-    return f"{value:.1f}" if column.endswith("seconds") else f"{value:.4f}"
+    decimals = 1 if column.endswith("seconds") else 4
+    text = f"{value:.{decimals}f}"
+    return text if std is None else f"{text} ± {std:.{decimals}f}"
 
 
 def _compact(markdown: str, left: list[bool]) -> str:

@@ -30,7 +30,14 @@ from clustering.report.columns import (
 )
 from clustering.report.environment import environment_line, environment_markdown, machine, versions
 from clustering.report.labels import trials_with_consensus
-from clustering.report.repeats import repeats_markdown, repeats_table
+from clustering.report.repeats import (
+    csv_columns,
+    repeats_markdown,
+    repeats_table,
+    shown,
+    shown_columns,
+    with_spread,
+)
 from clustering.report.sections import draw_figures, table_sections
 from clustering.report.selection import (
     by_accuracy_table,
@@ -111,12 +118,19 @@ def write_report(tracking_uri: str, dataset: str, out: str | Path = DEFAULT_OUT)
 
 def build_tables(table: pd.DataFrame, trials: pd.DataFrame) -> dict:
     """The tables written as CSV and Markdown, by name (TABLES) -> (DataFrame, its columns):
-    `table` (the comparison table), the selection and the by-accuracy tables from `trials`."""
+    `table` (the comparison table), the selection and the by-accuracy tables from `trials`;
+    where cells have repeats, the comparison table and the by-accuracy rows of the repeated
+    trial carry their spread (repeats.with_spread)."""
     parts = cell_parts(table)
+    by_accuracy = by_accuracy_table(trials, table)
+    same_trial = by_accuracy.get("trial_number") == by_accuracy.get("objective_trial")
     return {
-        "comparison": (table, comparison_columns(parts)),
+        "comparison": (with_spread(table, table), comparison_columns(parts)),
         "selection": (selection_table(trials), selection_columns()),
-        "comparison_by_accuracy": (by_accuracy_table(trials, table), by_accuracy_columns(parts)),
+        "comparison_by_accuracy": (
+            with_spread(by_accuracy, table, same_trial),
+            by_accuracy_columns(parts),
+        ),
     }
 
 
@@ -134,11 +148,13 @@ def write_repeats(table: pd.DataFrame, folder: Path) -> str | None:
 
 def write_tables(tables: dict, folder: Path) -> dict[str, str]:
     """Each table of `tables` (name -> (DataFrame, its columns)) as `<name>.csv` and `<name>.md`
-    in `folder`; returns name -> its Markdown."""
+    in `folder` (with the repeats' spread where the frame has it); returns name -> its
+    Markdown."""
     markdown = {}
     for name, (frame, columns) in tables.items():
-        frame[columns].to_csv(folder / f"{name}.csv", index=False)
-        markdown[name] = to_markdown(frame, columns)
+        frame[csv_columns(frame, columns)].to_csv(folder / f"{name}.csv", index=False)
+        values, stds = shown(frame)
+        markdown[name] = to_markdown(values, shown_columns(frame, columns), stds)
         (folder / f"{name}.md").write_text(markdown[name])
     return markdown
 

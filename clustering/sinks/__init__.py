@@ -14,8 +14,8 @@ def run_sinks(config) -> list:
     writing to its tracking store; Repeats when it asks for repeats."""
     tracker = Tracker(config.tracking_uri)
     sinks = [TrialRuns(tracker), ProgressLines(), CellPictures(tracker), CellModel(tracker)]
-    if config.repeats:
-        sinks.append(Repeats(tracker, config.repeats))
+    if config.repeat_seeds():
+        sinks.append(Repeats(tracker, config.repeat_seeds(), config.repeat_stages))
     return sinks
 
 

@@ -2,7 +2,9 @@
 dataset loaded once (`CellData`), both stores (`Services`), each cell's study and cell run
 (under the storage lock). Then `run` takes the trials itself (`--workers 1`, the default) or
 starts N worker processes (`processes.run_pool`), each of which calls `work` with the same
-config object; a `worker` on any machine calls `work` too and joins the same studies.
+config object; a `worker` on any machine calls `work` too and joins the same studies. With
+several datasets (`--dataset digits,mnist`) both do this for each dataset in turn, one
+`CellData` each and the same cell specs on each.
 
 Admission under the lock keeps a study at exactly `--trials` complete trials however many
 processes take part. A running trial records a heartbeat; one silent for the grace period (its
@@ -57,21 +59,40 @@ def run(
     parent_run_id: str | None = None,
     worker_entry: Callable[[RunConfig, str | None], None] | None = None,
 ) -> list[CellSummary]:
-    """`run`: set up, take the trials here (one worker) or in `config.workers` processes that
-    each call `worker_entry(config, parent_run_id)` (a picklable function that calls `work`),
-    then finalize each cell, telling `callbacks` what happens. One summary per cell."""
-    setup = set_up(config, callbacks, parent_run_id)
-    if config.workers == 1:
-        return take_trials(setup, reseed=False)
-    return run_pool(setup, worker_entry, parent_run_id)
+    """`run`: for each dataset of `config` in turn (`per_dataset`: the same cells on each),
+    set up, take the trials here (one worker) or in `config.workers` processes that each call
+    `worker_entry(one_dataset_config, parent_run_id)` (a picklable function that calls
+    `work`), then finalize each cell, telling `callbacks` what happens. One summary per cell
+    and dataset."""
+    summaries = []
+    for one in config.per_dataset():
+        setup = set_up(one, callbacks, parent_run_id)
+        if one.workers == 1:
+            done = take_trials(setup, reseed=False)
+        else:
+            done = run_pool(setup, worker_entry, parent_run_id)
+        summaries += _named(done, one.dataset, config)
+    return summaries
 
 
 def work(
     config: RunConfig, callbacks: Sequence[StudyCallback] = (), parent_run_id: str | None = None
 ) -> list[CellSummary]:
-    """A worker: the same set-up, then take the trials of each cell with a fresh sampler seed
-    (else every worker proposes the same configurations)."""
-    return take_trials(set_up(config, callbacks, parent_run_id), reseed=True)
+    """A worker: for each dataset in turn the same set-up, then take the trials of each cell
+    with a fresh sampler seed (else every worker proposes the same configurations)."""
+    summaries = []
+    for one in config.per_dataset():
+        done = take_trials(set_up(one, callbacks, parent_run_id), reseed=True)
+        summaries += _named(done, one.dataset, config)
+    return summaries
+
+
+def _named(summaries: list[CellSummary], dataset: str, config: RunConfig) -> list[CellSummary]:
+    """`summaries` of `dataset`, their labels prefixed with it ("mnist: raw x none x kmeans")
+    when `config` runs several datasets."""
+    if len(config.datasets()) == 1:
+        return summaries
+    return [dataclasses.replace(s, label=f"{dataset}: {s.label}") for s in summaries]
 
 
 def take_trials(setup: RunSetUp, reseed: bool) -> list[CellSummary]:

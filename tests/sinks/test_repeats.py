@@ -7,7 +7,13 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from clustering.cli import main
-from clustering.tracking import REPEAT_ROLE, REPEAT_SEED_TAG, ROLE_TAG
+from clustering.tracking import (
+    EMBEDDING_CACHE_TAG,
+    REPEAT_ROLE,
+    REPEAT_SEED_TAG,
+    REPEAT_STAGES_TAG,
+    ROLE_TAG,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -49,3 +55,34 @@ def test_repeats_are_nested_runs_whose_spread_the_cell_run_carries(tmp_path):
     assert row["nmi_std"] == pytest.approx(cell.data.metrics["nmi_std"])
     mean, std = cell.data.metrics["nmi_mean"], cell.data.metrics["nmi_std"]
     assert f"{mean:.4f} ± {std:.4f}" in (out / "digits" / "repeats.md").read_text()
+
+
+def test_seeds_name_the_repeats_and_kept_stages_are_served_by_the_cache(tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["--quiet", "run", "--limit", "100", "--extractors", "raw", "--reducers", "umap"]
+    args += ["--clusterers", "kmeans", "--trials", "1", "--seeds", "3,5"]
+    args += ["--repeat-stages", "clusterer", "--tracking-uri", store]
+    assert main([*args, "--cache-dir", str(tmp_path / "cache")]) == 0
+    client = MlflowClient(store)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    repeats = client.search_runs(experiments, f"tags.`{ROLE_TAG}` = '{REPEAT_ROLE}'")
+    assert sorted(int(run.data.tags[REPEAT_SEED_TAG]) for run in repeats) == [3, 5]
+    # the embedding keeps the study's seed 0: the trial's UMAP, read from the cache
+    assert {run.data.tags[EMBEDDING_CACHE_TAG] for run in repeats} == {"hit"}
+    assert {run.data.tags[REPEAT_STAGES_TAG] for run in repeats} == {"clusterer"}
+    (cell,) = client.search_runs(experiments, f"tags.`{ROLE_TAG}` = 'cell'")
+    assert cell.data.metrics["repeats"] == 2
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--repeats", "2", "--seeds", "0,1,2"], "--repeats 2 and --seeds 0,1,2 disagree"),
+        (["--seeds", "1,1"], "give distinct seeds"),
+        (["--repeat-stages", "umap"], "--repeat-stages umap: choose one or more of extractor"),
+    ],
+)
+def test_repeat_flags_that_disagree_exit_2_with_one_line(flags, message, capsys):
+    assert main(["run", *flags]) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1
