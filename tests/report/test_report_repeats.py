@@ -4,7 +4,6 @@ the std on the bar charts; cells without repeats keep their best trial's plain v
 
 import pandas as pd
 import pytest
-import report_store
 from mlflow.tracking import MlflowClient
 
 from clustering.report import figures
@@ -12,6 +11,7 @@ from clustering.report.columns import METRIC_COLUMNS
 from clustering.report.repeats import SPREAD_COLUMNS, UNSTABLE_STD, cell_spread
 from clustering.report.tables import comparison_table, trials_table
 from clustering.report.write import write_report
+from tests import report_store
 
 STD = {"hungarian_accuracy": UNSTABLE_STD + 0.03, "nmi": 0.01}  # raw x kmeans: unstable
 
