@@ -12,7 +12,7 @@ from clustering.cli import main
 from clustering.config import RunConfig
 from clustering.tracking import ROLE_TAG
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def test_each_dataset_reads_its_own_subfolder_of_the_data_dir(tmp_path):
