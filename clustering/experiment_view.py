@@ -22,8 +22,8 @@ Each **cell** (extractor x reducer x clusterer, run name `raw-umap-gmm`) is a pa
 its best trial's scores; its Optuna trials are the runs nested under it (`trial-0`, ...), and
 repeats of the best configuration `repeat-seed-N`.
 
-Open the **Benchmark cells** view (Views menu) to see the cells with `faithful_asc` (the
-label-free objective the study chose by), `hungarian_accuracy` and `nmi` (scores that use the
+Open the **Benchmark cells** view (Views menu) to see the cells with the
+label-free objective the studies chose by, `hungarian_accuracy` and `nmi` (scores that use the
 labels) as columns. Sort by a column to rank the cells; tick cells and press **Compare** to set
 them side by side. The best trial's parameters are the cell's `best.*` tags; each cell's model
 is under Models, named after the cell."""

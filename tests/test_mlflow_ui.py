@@ -241,7 +241,7 @@ def test_the_experiment_says_it_holds_model_training_runs_and_what_they_are(serv
     assert "hungarian_accuracy" in tags["mlflow.note.content"]
     saved = json.loads(tags[f"mlflow.sharedViewState.{VIEW_KEY}"])
     assert saved["name"] == "Benchmark cells"
-    assert "metrics.`faithful_asc`" in json.loads(saved["state"])["selectedColumns"]
+    assert f"metrics.`{DEFAULT_OBJECTIVE}`" in json.loads(saved["state"])["selectedColumns"]
 
 
 def test_the_printed_view_url_lands_on_the_cells_with_the_score_columns(
@@ -257,7 +257,7 @@ def test_the_printed_view_url_lands_on_the_cells_with_the_score_columns(
     page = headless(browser, tmp_path / "profile", size, "--dump-dom", url)
     shown = re.findall(r'role="columnheader"[^>]*col-id="([^"]+)"', page.stdout)
     assert shown, page.stderr[-2000:]
-    for column in ("faithful_asc", "hungarian_accuracy", "nmi"):
+    for column in (DEFAULT_OBJECTIVE, "hungarian_accuracy", "nmi"):
         assert f"metrics.`{column}`" in shown, (column, shown)
     names = re.findall(
         r'href="#/experiments/[^"]+/runs/[^"]+"><span[^>]*>([^<]+)</span>', page.stdout
