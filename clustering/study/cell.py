@@ -200,6 +200,7 @@ def load_data(config: RunConfig, cache: FeatureCache | None = None) -> CellData:
         len(dataset.class_names),
         dataset.digest[:12],
     )
+    _n_clusters(config.n_clusters, dataset.name, dataset.labels)  # before the slow reference
     X_fit, fitted_on = load_fit_images(config, X.shape[1:])
     preprocessing = {"split": config.split, "limit": config.limit, "color": config.color}
     reference = cached_reference_embedding(
@@ -254,7 +255,7 @@ def load_fit_images(config: RunConfig, image_shape: tuple) -> tuple[np.ndarray |
 def specs(config: RunConfig, cell_data: CellData) -> list[CellSpec]:
     """One spec per (extractor, reducer, clusterer) of the config on `cell_data`,
     extractor-major then reducer-major, so the cache serves each embedding's later cells."""
-    n_clusters = tuple(_n_clusters(config.n_clusters, cell_data))
+    n_clusters = tuple(_n_clusters(config.n_clusters, cell_data.name, cell_data.y_true))
     first = CellSpec(
         cell_data.name,
         cell_data.digest,
@@ -276,14 +277,14 @@ def specs(config: RunConfig, cell_data: CellData) -> list[CellSpec]:
     ]
 
 
-def _n_clusters(asked: list[int] | None, cell_data: CellData) -> list[int]:
-    """The k values to try: those asked for, else the number of classes; BenchError when
-    that leaves nothing to cluster or a k above the number of images."""
-    n_images = len(cell_data.y_true)
-    n_classes = len(np.unique(cell_data.y_true))
+def _n_clusters(asked: list[int] | None, name: str, y_true: np.ndarray) -> list[int]:
+    """The k values to try on dataset `name` with labels y_true (n,): those asked for, else the
+    number of classes; BenchError when that leaves nothing to cluster or a k above n."""
+    n_images = len(y_true)
+    n_classes = len(np.unique(y_true))
     if asked is None and n_classes < 2:
         raise BenchError(
-            f"{cell_data.name}: its labels hold a single class, so there is nothing to cluster "
+            f"{name}: its labels hold a single class, so there is nothing to cluster "
             "by default; pass --n-clusters K (2 or more)"
         )
     n_clusters = list(asked or [n_classes])
