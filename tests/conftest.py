@@ -17,9 +17,12 @@ def _tracking_uri_left_as_found():
     subprocess would inherit (and track elsewhere): each test leaves both as it found them."""
     before = os.environ.get("MLFLOW_TRACKING_URI")
     yield
-    if os.environ.get("MLFLOW_TRACKING_URI") != before:
-        import mlflow
+    import mlflow
 
+    if before is None:  # MLflow's own URI too: a later block would restore it, and export it
+        mlflow.set_tracking_uri(None)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    elif os.environ.get("MLFLOW_TRACKING_URI") != before:
         mlflow.set_tracking_uri(before)
 
 
