@@ -16,6 +16,7 @@ import optuna
 import pytest
 
 from clustering.cli import main
+from clustering.config import DEFAULT_OBJECTIVE
 from tests.report.test_html_report import chromium, headless
 from tests.services import free_port
 
@@ -67,11 +68,11 @@ def test_each_trial_s_scores_are_numeric_user_attributes(storage):
     for summary in optuna.get_all_study_summaries(storage):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         assert study.user_attrs["cell"].startswith("raw x none x ")
-        assert "objective faithful_asc" in study.user_attrs["setup"]
+        assert f"objective {DEFAULT_OBJECTIVE}," in study.user_attrs["setup"]
         for trial in study.trials:
             attrs = trial.user_attrs
             assert isinstance(attrs["metric.hungarian_accuracy"], float)
-            assert attrs["metric.faithful_asc"] == pytest.approx(trial.values[0])
+            assert attrs[f"metric.{DEFAULT_OBJECTIVE}"] == pytest.approx(trial.values[0])
             assert "metrics" not in attrs
 
 
@@ -89,7 +90,7 @@ def test_the_study_list_and_a_study_s_history_name_the_cells_and_the_objective(d
     study_id = studies[0]["study_id"]
     page = f"{dashboard}/dashboard/studies/{study_id}"
     history = headless(browser, tmp_path / "profile", size, "--dump-dom", page)
-    assert "faithful_asc" in history.stdout, history.stderr[-2000:]
+    assert DEFAULT_OBJECTIVE in history.stdout, history.stderr[-2000:]
     for name, url in (("studies.png", f"{dashboard}/dashboard"), ("history.png", page)):
         headless(browser, tmp_path / "profile", size, f"--screenshot={tmp_path / name}", url)
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
