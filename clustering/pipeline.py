@@ -208,15 +208,23 @@ def cluster_and_score(
     return Clustering(labels=labels, clusterer=clusterer, scores=scores)
 
 
-def embed(cell_data, spec, params: dict, cache: FeatureCache | None = None, epoch_callback=None):
+def embed(
+    cell_data,
+    spec,
+    params: dict,
+    cache: FeatureCache | None = None,
+    epoch_callback=None,
+    seeds: dict | None = None,
+):
     """The first two stages of `spec` (a study.cell.CellSpec) on `cell_data` (its CellData) for
     `params` (keyword arguments by stage): (Extraction, Reduction), each from the cache when it
-    holds them."""
+    holds them. `seeds` (stage -> seed) overrides the spec's seed stage by stage."""
+    seeds = {"extractor": spec.seed, "reducer": spec.seed, **(seeds or {})}
     extraction = extract(
         cell_data.X,
         spec.extractor,
         params["extractor"],
-        seed=spec.seed,
+        seed=seeds["extractor"],
         digest=cell_data.digest,
         preprocessing=cell_data.preprocessing,
         cache=cache,
@@ -227,7 +235,7 @@ def embed(cell_data, spec, params: dict, cache: FeatureCache | None = None, epoc
         extraction.features,
         spec.reducer,
         params["reducer"],
-        seed=spec.seed,
+        seed=seeds["reducer"],
         features_key=extraction.key,
         cache=cache,
     )

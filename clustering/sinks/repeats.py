@@ -99,23 +99,7 @@ class Repeats(StudyCallback):
         """The trial scores and cache tags of the cell's pipeline with `params` and each stage's
         seed from `seeds` (stage -> seed)."""
         data = event.cell_data
-        extraction = pipeline.extract(
-            data.X,
-            event.spec.extractor,
-            params["extractor"],
-            seed=seeds["extractor"],
-            digest=data.digest,
-            preprocessing=data.preprocessing,
-            cache=event.cache,
-        )
-        reduction = pipeline.reduce(
-            extraction.features,
-            event.spec.reducer,
-            params["reducer"],
-            seed=seeds["reducer"],
-            features_key=extraction.key,
-            cache=event.cache,
-        )
+        extraction, reduction = pipeline.embed(data, event.spec, params, event.cache, seeds=seeds)
         spec = dataclasses.replace(event.spec, seed=seeds["clusterer"])
         clustering = pipeline.cluster_cell(data, spec, params, reduction.embedding)
         return trial_scores(clustering.scores, extraction, reduction)
