@@ -15,7 +15,6 @@ from clustering.data import describe_sources, load
 from clustering.data.identity import OFFICIAL, idx_md5
 from clustering.errors import BenchError
 
-SHARED_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 
 
@@ -108,13 +107,3 @@ def test_the_md5_of_records_is_the_md5_of_their_uncompressed_idx_file(test_data)
     mnist = load("mnist", data_dir=test_data / "mnist")
     raw = gzip.decompress((test_data / "mnist" / f"{TEST_IMAGES}.gz").read_bytes())
     assert idx_md5(mnist.images[..., 0]) == hashlib.md5(raw).hexdigest()
-
-
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs ../shared/data/mnist (10,000 images)")
-def test_the_full_official_mnist_test_set_is_mnist_and_not_fashion_mnist(tmp_path):
-    assert len(load("mnist", data_dir=SHARED_MNIST)) == 10_000
-    folder = tmp_path / "fashion-mnist"
-    shutil.copytree(SHARED_MNIST, folder)
-    message = refusal("fashion_mnist", data_dir=tmp_path)
-    assert f"md5 {OFFICIAL['mnist'][TEST_IMAGES].md5}" in message
-    assert f"expected md5 {OFFICIAL['fashion_mnist'][TEST_IMAGES].md5}" in message
