@@ -1,17 +1,15 @@
 """The `clustering-bench` command: parse flags, call the library, print results."""
 
 import argparse
-import contextlib
 import functools
 import logging
 import os
 import signal
 import sys
-import threading
 import types
 import typing
 
-from clustering import experiment_view
+from clustering import experiment_view, interrupts
 from clustering.config import (
     DEFAULT_OBJECTIVE,
     OPTIONS,
@@ -377,34 +375,6 @@ def configure_logging(quiet: bool, worker: bool = False) -> None:
         os.environ.setdefault(name, value)
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM: the current trial fails cleanly, runs are closed, exit 128 + signal."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _interrupt(signum, frame) -> None:
-    for name in (signal.SIGINT, signal.SIGTERM):  # a second signal must not break the cleanup
-        signal.signal(name, signal.SIG_IGN)
-    raise Interrupted(signum)
-
-
-@contextlib.contextmanager
-def _signals_interrupt():
-    """SIGINT and SIGTERM raise Interrupted while the command runs (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {name: signal.signal(name, _interrupt) for name in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for name, handler in previous.items():
-            signal.signal(name, handler)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet, worker=args.command == "worker")
@@ -418,8 +388,12 @@ def guarded(command) -> int:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with _signals_interrupt():
-            return command()
+        with interrupts.signals_interrupt():
+            code = command()
+        signum = interrupts.pending()  # its raise was swallowed, and the command ended anyway
+        if signum is None:
+            return code
+        raise interrupts.Interrupted(signum)
     except BenchError as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"clustering-bench: error: {message}", file=sys.stderr)

@@ -13,6 +13,7 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 
+from clustering import interrupts
 from clustering.errors import first_line
 from clustering.study.cell import CellSummary, count_states
 from clustering.study.events import CellEvent, TrialLost
@@ -68,6 +69,7 @@ def _take_trials(cell: CellEvent, services: Services) -> None:
     waiting = _Waiting(min(MAX_POLL_SECONDS, config.heartbeat_interval))
     failures = 0
     while failures < config.trials:
+        interrupts.check()
         trial = _next_trial(cell, services, backoff, waiting)
         if trial is _DONE:
             return

@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import optuna
 
-from clustering import pipeline
+from clustering import interrupts, pipeline
 from clustering.model import fitted
 from clustering.study.cell import set_metric_attrs
 from clustering.study.events import CellEvent, StudyCallback, TrialEvent
@@ -34,6 +34,7 @@ class Objective:
         try:
             self.callbacks.on_trial_start(event)
             value = self._evaluate(event)
+            interrupts.check()  # an interrupt swallowed during the trial fails it still
             set_metric_attrs(trial, event.scores)
         except BaseException as error:
             event.error = error
@@ -55,6 +56,7 @@ class Objective:
             cache,
             lambda epoch, logs: self.callbacks.on_epoch(event, epoch, logs),
         )
+        interrupts.check()
         fitted.keep(cache, extraction, reduction)  # for the cell's model, when best
         clustering = pipeline.cluster_cell(
             cell_data, spec, params, reduction.embedding, _metric_progress(event.label)

@@ -236,11 +236,12 @@ def test_journal_workers_survive_sigkill_and_sigterm_and_the_same_command_resume
         }
     finally:
         end(workers.values())
+    logs = "".join(path.read_text() for path in tmp_path.glob("?.log"))
     assert codes == {
         signal.SIGKILL: -signal.SIGKILL,
         signal.SIGTERM: 128 + signal.SIGTERM,
         "last": 0,
-    }, codes
+    }, (codes, logs)
     states = check_counts(storage, client, trials)  # the last worker completed the study
     assert states[TrialState.FAIL] >= 2
     for sig, number, run_id in victims.values():
@@ -248,9 +249,8 @@ def test_journal_workers_survive_sigkill_and_sigterm_and_the_same_command_resume
             assert_retried(storage, number)
             assert client.get_run(run_id).info.status == "FAILED"
         else:  # failed cleanly by the worker itself, its run closed as KILLED
-            assert state_of(storage, number) == TrialState.FAIL
+            assert state_of(storage, number) == TrialState.FAIL, logs
             assert client.get_run(run_id).info.status == "KILLED"
-    logs = "".join(path.read_text() for path in tmp_path.glob("?.log"))
     assert "interrupted by SIGTERM" in logs
     assert main(command[len(CLI) :]) == 0  # the same command again: nothing left to run
     assert check_counts(storage, client, trials) == states
