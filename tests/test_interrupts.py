@@ -54,9 +54,3 @@ def test_a_command_that_ends_after_a_swallowed_interrupt_exits_with_the_signal(c
     assert guarded(command) == 128 + signal.SIGTERM
     assert "interrupted by SIGTERM" in capsys.readouterr().err
     assert guarded(lambda: 0) == 0  # the next command starts with nothing pending
-
-
-def test_check_outside_a_command_does_nothing():
-    with interrupts.signals_interrupt():
-        pass
-    interrupts.check()
