@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow  # see pyproject.toml's markers
@@ -140,3 +141,22 @@ def test_devices_benchmark_times_each_case_on_every_device_tensorflow_sees(test_
     assert all(r[4].strip() == "1.00x" for r in rows if r[1].strip() == "/CPU:0")
     gpus = [device for device in found if device.startswith("/GPU")]
     assert ("no GPU visible to TensorFlow" in lines[0]) == (not gpus)
+
+
+def test_grid_time_builds_enough_images_from_the_real_ones_in_a_fixed_order(test_data):
+    """200 shipped CIFAR-10 images to 700: the originals, their mirrors, then the originals
+    moved 2 rows down (the top row repeated), each with its image's label; more than 18 copies
+    of each image is refused."""
+    from benchmarks import grid_time
+
+    images, labels = grid_time.cifar_images([test_data / "cifar10"])
+    out, out_labels = grid_time.enough_images(images, labels, 700)
+    n = len(images)
+    assert out.shape == (700, 32, 32, 3) and n == 200
+    np.testing.assert_array_equal(out[:n], images)
+    np.testing.assert_array_equal(out[n : 2 * n], images[:, :, ::-1])
+    np.testing.assert_array_equal(out[2 * n : 3 * n, 2:], images[:, :-2])
+    np.testing.assert_array_equal(out[2 * n : 3 * n, :2], images[:, :1].repeat(2, axis=1))
+    np.testing.assert_array_equal(out_labels, np.tile(labels, 4)[:700])
+    with pytest.raises(SystemExit, match="at most 3600"):
+        grid_time.enough_images(images, labels, 3601)
