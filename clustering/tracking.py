@@ -53,6 +53,9 @@ EXPERIMENT_TAG = "clustering_bench.experiment"  # on a parent run: where its cel
 REPEATS_TAG = "repeats.trial_number"  # the trial its repeats re-ran
 REPEAT_SEED_TAG = "repeat.seed"  # on a repeat run: the seed of the stages it re-seeds
 REPEAT_STAGES_TAG = "repeat.stages"  # on a repeat run: those stages (the others keep --seed)
+# on a repeat run with the study's seed for every stage: the trial whose scores it carries (the same
+# configuration and seeds are that trial, so nothing is re-fitted)
+REPEAT_REUSED_TAG = "repeat.reused_trial"
 REPEAT_SUFFIXES = ("mean", "std", "min", "max")  # <metric>_<suffix> on a cell run with repeats
 # a trial run
 TRIAL_NUMBER_TAG = "optuna.trial_number"

@@ -2,11 +2,11 @@
 of the repeats' seeds (`--seeds`, or seed, seed + 1, ..., seed + N - 1 for `--repeats N`). The
 stages of `--repeat-stages` (default all: extractor training, reducer, clusterer and the metric
 sample) take the repeat's seed, the others keep the study's; the cache answers every stage whose
-data, parameters and seed it has seen, so the repeat with the study's seed re-uses the best
-trial's fits, cells sharing an extractor share its repeats, and with `reducer,clusterer` every
-repeat reads the best trial's features. Each repeat is a run nested under the cell run; the cell
-run gets `<metric>_mean`, `_std` (numpy's, ddof 0), `_min` and `_max` of every score over the
-repeats, and `repeats`."""
+data, parameters and seed it has seen, so cells sharing an extractor share its repeats, and with
+`reducer,clusterer` every repeat reads the best trial's features. The repeat whose seed is the
+study's for every stage is the best trial itself: it carries the trial's own scores and fits
+nothing. Each repeat is a run nested under the cell run; the cell run gets `<metric>_mean`,
+`_std` (numpy's, ddof 0), `_min` and `_max` of every score over the repeats, and `repeats`."""
 
 import dataclasses
 import logging
@@ -15,10 +15,12 @@ import numpy as np
 
 from clustering import pipeline
 from clustering.config import STAGES
+from clustering.study.cell import trial_metrics
 from clustering.study.events import CellEvent, StudyCallback
 from clustering.study.objective import trial_scores
 from clustering.tracking import (
     N_CLUSTERS_PARAM,
+    REPEAT_REUSED_TAG,
     REPEAT_STAGES_TAG,
     REPEAT_SUFFIXES,
     REPEATS_TAG,
@@ -77,8 +79,12 @@ class Repeats(StudyCallback):
         logged = {**best.params, N_CLUSTERS_PARAM: params["clusterer"]["n_clusters"]}
         run_id = self.tracker.start_repeat_run(event.cell_run_id, spec.study_name, seed, logged)
         seeds = {stage: seed if stage in self.stages else spec.seed for stage in STAGES}
+        reused = trial_metrics(best) if set(seeds.values()) == {spec.seed} else {}
         try:
-            scores, tags = self.scores(event, params, seeds)
+            if reused:
+                scores, tags = reused, {REPEAT_REUSED_TAG: str(best.number)}
+            else:
+                scores, tags = self.scores(event, params, seeds)
         except BaseException as error:
             interrupted = isinstance(error, KeyboardInterrupt | SystemExit)
             self.tracker.finish(run_id, "KILLED" if interrupted else "FAILED")
@@ -87,10 +93,11 @@ class Repeats(StudyCallback):
         self.tracker.log(run_id, metrics=scores, tags=tags)
         self.tracker.finish(run_id)
         logger.info(
-            "[%s] repeat with seed %d: hungarian_accuracy=%.4f",
+            "[%s] repeat with seed %d: hungarian_accuracy=%.4f%s",
             event.spec.label,
             seed,
             scores["hungarian_accuracy"],
+            f" (trial {best.number}'s own scores)" if reused else "",
         )
         return scores
 
