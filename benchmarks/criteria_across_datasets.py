@@ -4,7 +4,8 @@
 derived MNIST datasets as `.npz` files (classes merged in pairs, k = 5; digits 0-4 only);
 `python -m benchmarks.criteria_across_datasets evaluate NAME=TRACKING_URI ...` reads each
 dataset's MLflow store (the default grid run on it; a NAME given twice joins the trials of two
-stores of the same images, e.g. two grids of extractors), prints every criterion's chosen,
+stores of the same images, e.g. two grids of extractors; a store of several datasets gives the
+one called NAME), prints every criterion's chosen,
 oracle and median accuracy per dataset, the leave-one-dataset-out choice and the default it
 supports, and writes them to `results/criteria/` (`--out`).
 """
@@ -73,14 +74,15 @@ def prepare(data_dir: Path, out: Path, size: int) -> list[Path]:
 def dataset_selection(name: str, tracking_uris: list[str]) -> pd.DataFrame:
     """The selection table (every criterion, the consensus included) of one dataset, with a
     column `dataset` = `name`: its trials are those of every store in `tracking_uris` (each holds
-    the runs of that one dataset, e.g. one grid of extractors per store), the consensus computed
-    over all of them."""
+    the runs of that one dataset, e.g. one grid of extractors per store, or of several, `name`
+    among them), the consensus computed over all of them."""
     trials, labels, objectives = [], {}, set()
     for uri in tracking_uris:
         found = dataset_names(uri)
-        if len(found) != 1:
-            raise SystemExit(f"{uri}: expected the runs of one dataset, found {found}")
-        table = comparison_table(uri, found[0])
+        dataset = found[0] if len(found) == 1 else name
+        if dataset not in found:
+            raise SystemExit(f"{uri}: holds the datasets {found}; name one of them (NAME=URI)")
+        table = comparison_table(uri, dataset)
         rows = trials_table(uri, table)
         labels.update(trial_labels(uri, rows.loc[rows["state"] == "COMPLETE", "run_id"]))
         trials.append(rows)

@@ -2,6 +2,7 @@
 of two real stores (the rule's choices and leave-one-dataset-out in the Markdown it writes)."""
 
 import numpy as np
+import pytest
 
 from benchmarks import criteria_across_datasets as bench
 from clustering.data import npz
@@ -50,3 +51,18 @@ def test_a_dataset_named_twice_joins_the_trials_of_both_stores(tmp_path):
     row = selection.loc[("c", "stability")]
     assert row["trials"] == 4 and row["oracle_hungarian"] == 0.7
     assert row["median_hungarian"] == 0.4 and row["selected_hungarian"] == 0.7
+
+
+def test_a_store_of_several_datasets_gives_the_one_named(tmp_path):
+    def add(name: str, accuracies) -> str:
+        trials = [{"stability": a, "hungarian_accuracy": a} for a in accuracies]
+        return report_store.store(tmp_path, [{"dataset": name, "trial_scores": trials}], name)
+
+    add("c", (0.2, 0.3))
+    uri = add("d", (0.4, 0.6, 0.8))
+    selection = bench.evaluate({"c": [uri], "d": [uri]})["selections"]
+    rows = selection.set_index(["dataset", "criterion"])
+    assert rows.loc[("c", "stability"), "trials"] == 2
+    assert rows.loc[("d", "stability"), "oracle_hungarian"] == 0.8
+    with pytest.raises(SystemExit, match=r"holds the datasets \['c', 'd'\]; name one of them"):
+        bench.evaluate({"e": [uri]})
