@@ -328,6 +328,17 @@ class Tracker:
             np.save(path, labels.astype(np.int16 if small else np.int32))
             self.client.log_artifact(run_id, str(path))
 
+    def read_labels(self, run_id: str) -> np.ndarray | None:
+        """A trial run's cluster labels (n,) int64 (`log_labels`); None when it logged none or
+        they cannot be read (logged as a warning)."""
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = self.download_artifact(run_id, LABELS_ARTIFACT, folder)
+                return None if path is None else np.load(path, allow_pickle=False).astype(np.int64)
+            except (MlflowException, OSError, ValueError) as error:
+                logger.warning("trial run %s: its labels could not be read (%s)", run_id, error)
+                return None
+
     def log_figure(self, run_id: str, figure, filename: str, artifact_path: str = "") -> None:
         """Save a matplotlib figure as a PNG artifact of the run."""
         with tempfile.TemporaryDirectory() as folder:

@@ -2,8 +2,9 @@
 cluster, the cluster x label counts, and the extractor's reconstructions (and samples).
 
 Arrays in, matplotlib figures out: the study re-runs the best trial's configuration once per
-cell (the feature cache answers; the clusterer is re-fitted with the same seed, which is cheap)
-and logs the figures onto the cell run.
+cell (the feature cache answers) with the cluster labels its trial run kept, so nothing is
+re-fitted (without them the clusterer is re-fitted with the trial's seed), and logs the figures
+onto the cell run.
 """
 
 import logging
@@ -20,19 +21,21 @@ logger = logging.getLogger(__name__)
 N_GENERATED = 16
 
 
-def draw(cell_data, spec, params: dict, cache=None) -> dict:
+def draw(cell_data, spec, params: dict, cache=None, labels=None) -> dict:
     """Figures by file name for `spec` (a study.cell.CellSpec) on `cell_data` (its CellData) in
     one configuration, `params` the `__init__` keyword arguments by stage ("extractor",
     "reducer", "clusterer"):
     `centres.png` (each cluster's mean code as pixels: raw, or decoded when the extractor has
     a decoder), `cluster_samples.png`, `confusion.png`, `reconstructions.png` (autoencoders)
     `generated.png` (extractors that can sample, i.e. the VAE) and `atoms.png` (the dictionary
-    of `patch_kmeans`)."""
+    of `patch_kmeans`). `labels` (n,): the configuration's cluster labels where they are known
+    (a trial's), else the clusterer is fitted with `spec.seed`."""
     X, y_true = cell_data.X, cell_data.y_true
     extraction, reduction = pipeline.embed(cell_data, spec, params, cache)
-    labels, _ = pipeline.cluster(
-        reduction.embedding, spec.clusterer, params["clusterer"], seed=spec.seed
-    )
+    if labels is None:
+        labels, _ = pipeline.cluster(
+            reduction.embedding, spec.clusterer, params["clusterer"], seed=spec.seed
+        )
     figures = {}
     n_clusters = int(labels.max()) + 1
     centres = centre_images(

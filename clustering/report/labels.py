@@ -3,15 +3,12 @@ the run since labels were kept; older runs have none), for the criteria computed
 over all the trials of a dataset (the consensus)."""
 
 import logging
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
 
 from clustering.metrics import consensus
-from clustering.tracking import LABELS_ARTIFACT, Tracker
+from clustering.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -21,23 +18,10 @@ def trial_labels(tracking_uri: str, run_ids) -> dict[str, np.ndarray]:
     them; runs without the artifact are left out."""
     tracker = Tracker(tracking_uri)
     run_ids = list(run_ids)
-    found = {}
-    with tempfile.TemporaryDirectory() as folder:
-        for run_id in run_ids:
-            path = _download(tracker, run_id, Path(folder) / run_id)
-            if path is not None:
-                found[run_id] = np.load(path, allow_pickle=False).astype(np.int64)
+    read = {run_id: tracker.read_labels(run_id) for run_id in run_ids}
+    found = {run_id: labels for run_id, labels in read.items() if labels is not None}
     logger.debug("read the labels of %d of %d trial runs", len(found), len(run_ids))
     return found
-
-
-def _download(tracker: Tracker, run_id: str, folder: Path) -> Path | None:
-    """The run's labels artifact downloaded into `folder`, None when it has none."""
-    try:
-        return tracker.download_artifact(run_id, LABELS_ARTIFACT, folder)
-    except (MlflowException, OSError) as error:
-        logger.warning("trial run %s: its labels could not be read (%s)", run_id, error)
-        return None
 
 
 def with_consensus(trials: pd.DataFrame, labels: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -1,9 +1,11 @@
 """A cell's pictures when its study ends: the best complete trial's configuration drawn again
-(`artifacts.pictures.draw`) and logged on the cell run under `pictures/`."""
+(`artifacts.pictures.draw`) with the cluster labels its trial run kept, and logged on the cell
+run under `pictures/`."""
 
 import logging
 
 from clustering.artifacts import grids, pictures
+from clustering.sinks.trial_runs import RUN_ID_ATTR
 from clustering.study.events import CellEvent, StudyCallback
 from clustering.tracking import PICTURES_FOLDER, PICTURES_TAG, Tracker
 
@@ -25,7 +27,8 @@ class CellPictures(StudyCallback):
             return
         spec = event.spec
         try:
-            drawn = pictures.draw(event.cell_data, spec, spec.params_of_trial(best), event.cache)
+            params = spec.params_of_trial(best)
+            drawn = pictures.draw(event.cell_data, spec, params, event.cache, self.labels(event))
             for name, figure in drawn.items():
                 self.tracker.log_figure(event.cell_run_id, figure, name, PICTURES_FOLDER)
                 grids.close(figure)
@@ -39,3 +42,10 @@ class CellPictures(StudyCallback):
             )
             return
         self.tracker.log(event.cell_run_id, tags={PICTURES_TAG: best.number})
+
+    def labels(self, event: CellEvent):
+        """The best trial's cluster labels (n,) as its run kept them, None where it kept none
+        (a store made before, a lost artifact) or they are not of these images."""
+        run_id = event.best.user_attrs.get(RUN_ID_ATTR)
+        labels = self.tracker.read_labels(run_id) if run_id else None
+        return labels if labels is not None and len(labels) == len(event.cell_data.X) else None

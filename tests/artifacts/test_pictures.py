@@ -118,3 +118,13 @@ def test_patch_kmeans_draws_its_dictionary_atoms_from_the_cache(digits, tmp_path
     )
     assert "atoms.png" in pictures.draw(cell, spec, params, cache)
     assert pictures.dictionary_atoms("raw", extraction) is None
+
+
+def test_labels_given_are_drawn_without_fitting_the_clusterer(digits):
+    """A trial's kept labels (150 images in one cluster, 50 in another) are what the centres,
+    the samples and the confusion show, not a re-fitted clusterer's 10 clusters."""
+    cell, spec = cell_for(digits, "raw")
+    labels = (np.arange(len(cell.X)) >= 150).astype(np.int64)
+    figures = pictures.draw(cell, spec, stages({}), labels=labels)
+    titles = [axis.get_title() for axis in figures["centres.png"].axes if axis.get_title()]
+    assert [title.split()[0] for title in titles] == ["n=150", "n=50"]
