@@ -205,6 +205,7 @@ class RunConfig:
         self.tracking_uri = resolve_tracking_uri(self.tracking_uri)
         self.storage = self.storage or default_storage(self.tracking_uri)
         self._validate_scaling()
+        self._validate_store_folders()
         return self
 
     def check_ranges(self) -> None:
@@ -312,6 +313,17 @@ class RunConfig:
             return list(self.seeds)
         return [self.seed + offset for offset in range(self.repeats)]
 
+    def _validate_store_folders(self) -> None:
+        """The folder of a SQLite database or journal file exists, so a mistyped path stops
+        before any data is read instead of after."""
+        for flag, url in (("--tracking-uri", self.tracking_uri), ("--storage", self.storage)):
+            path = store_file(url)
+            if path is not None and not path.parent.is_dir():
+                raise BenchError(
+                    f"{flag} {url}: the folder {path.parent} does not exist; create it "
+                    f"(mkdir -p {path.parent}) or pass another {flag}"
+                )
+
     def _validate_scaling(self) -> None:
         if self.grace_period <= self.heartbeat_interval:
             raise BenchError(
@@ -361,6 +373,17 @@ def resolve_tracking_uri(uri: str | None) -> str:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri[len("sqlite:///") :]).resolve())
     return uri
+
+
+def store_file(url: str) -> Path | None:
+    """The file of a SQLite URL (`sqlite:///PATH`) or an Optuna journal (`journal:PATH`,
+    `*.log`); None for a server or an in-memory database."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        return None if path in ("", ":memory:") else Path(path)
+    if url.startswith("journal:"):
+        return Path(url[len("journal:") :])
+    return Path(url) if url.endswith(".log") and "://" not in url else None
 
 
 def default_storage(tracking_uri: str) -> str:

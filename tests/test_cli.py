@@ -242,6 +242,9 @@ def test_trial_that_raises_is_failed_in_both_stores_and_the_study_goes_on(tmp_pa
             "--heartbeat-interval=0 must be a whole number of at least 1",
         ),
         (["--retries", "-1"], "--retries=-1 must be a whole number of at least 0"),
+        (["--storage", "sqlite:///NO_FOLDER/optuna.db"], "NO_FOLDER does not exist; create it"),
+        (["--storage", "journal:NO_FOLDER/optuna.log"], "(mkdir -p NO_FOLDER) or pass another"),
+        (["--tracking-uri", "sqlite:///NO_FOLDER/m.db"], "pass another --tracking-uri"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
@@ -258,13 +261,15 @@ def test_bad_input_gives_one_line_and_exit_2(flags, expected, tmp_path, capsys):
         "npz:ONE_CLASS": f"npz:{one_class}",
         "npz:OBJECTS": f"npz:{objects}",
     }
-    flags = [names.get(flag, flag) for flag in flags]
+    flags = [names.get(flag, flag).replace("NO_FOLDER", str(tmp_path / "no")) for flag in flags]
+    expected = expected.replace("NO_FOLDER", str(tmp_path / "no"))
     code = main(["--quiet", "run", "--extractors", "raw", *stores(tmp_path), *flags])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert expected in err
     assert "Traceback" not in err
+    assert not (tmp_path / "no").exists()
     database = tmp_path / "mlflow.db"
     if database.exists():
         with sqlite3.connect(database) as connection:

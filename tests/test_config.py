@@ -21,16 +21,16 @@ from clustering.reducers import REDUCERS
 def test_all_expands_to_every_registered_name():
     config = RunConfig(
         extractors=["all"], reducers=["all"], clusterers=["all"],
-        tracking_uri="sqlite:////tmp/x/mlflow.db",
+        tracking_uri="sqlite:////tmp/mlflow.db",
     ).validate()  # fmt: skip
     assert config.extractors == EXTRACTORS.names() and config.extractors[0] == "raw"
     assert config.reducers == REDUCERS.names() and config.reducers[0] == "none"
     assert config.clusterers == CLUSTERERS.names() and config.clusterers[0] == "kmeans"
-    assert config.storage == "sqlite:////tmp/x/optuna.db"
+    assert config.storage == "sqlite:////tmp/optuna.db"
 
 
 def test_the_default_grid_is_raw_and_the_autoencoder_with_and_without_umap():
-    config = RunConfig(tracking_uri="sqlite:////tmp/x/mlflow.db").validate()
+    config = RunConfig(tracking_uri="sqlite:////tmp/mlflow.db").validate()
     assert (config.extractors, config.reducers, config.clusterers) == (
         ["raw", "dense_ae"], ["none", "umap"], ["kmeans", "gmm"]
     )  # fmt: skip
