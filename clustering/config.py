@@ -381,9 +381,9 @@ def store_file(url: str) -> Path | None:
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         return None if path in ("", ":memory:") else Path(path)
-    if url.startswith("journal:"):
-        return Path(url[len("journal:") :])
-    return Path(url) if url.endswith(".log") and "://" not in url else None
+    if url.startswith("journal:") or url.endswith(".log"):
+        return Path(url.removeprefix("journal:"))
+    return None
 
 
 def default_storage(tracking_uri: str) -> str:

@@ -25,6 +25,7 @@ from optuna.storages._heartbeat import BaseHeartbeat  # the interface Optuna's h
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from clustering.config import store_file
 from clustering.errors import BenchError, first_line, redact
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def make_storage(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             callback = _StaleTrialCallback(on_stale)
             if is_journal(url):
-                path = url[len("journal:") :] if url.startswith("journal:") else url
+                path = str(store_file(url))
                 return HeartbeatJournalStorage(path, heartbeat_interval, grace_period, callback)
             return _rdb_storage(url, heartbeat_interval, grace_period, callback)
     except Exception as error:
