@@ -26,7 +26,9 @@ class UMAP(Reducer):
     numba compiles for one CPU target on every x86-64 machine: reducers/portable.py).
     On tiny inputs `n_neighbors` is clipped to n_samples - 1 and `n_components` to
     n_samples - 2 (the spectral initialisation's limit); the values used end in `_`.
-    `transform` places new rows in the fitted embedding (umap-learn's `transform`). The fitted
+    `transform` places new rows in the fitted embedding (umap-learn's `transform`); the training
+    rows, equal up to float round-off (relative 1e-5), get back their training embedding, so a
+    model re-extracting the same images on another BLAS path gives the trial's labels. The fitted
     umap-learn model is `umap_`. umap-learn and numba are imported on first fit; numba compiles
     its kernels once per process (the first fit of a process pays it, later fits do not).
     """
@@ -82,4 +84,7 @@ class UMAP(Reducer):
             return self.umap_.fit_transform(X)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
+        training = self.umap_._raw_data  # umap-learn's own copy of the fitted rows
+        if X.shape == training.shape and np.allclose(X, training, rtol=1e-5, atol=1e-8):
+            return self.umap_.embedding_
         return self.umap_.transform(X)

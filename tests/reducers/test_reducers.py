@@ -77,6 +77,13 @@ def test_new_points_land_next_to_their_own_digit(fitted, digits, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_training_rows_off_by_round_off_get_their_training_embedding(fitted, digits, name):
+    reducer, embedding = fitted(name)
+    rounded_off = np.nextafter(digits[0][:N_TRAIN], np.float32(np.inf))
+    np.testing.assert_allclose(reducer.transform(rounded_off), embedding, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_same_random_state_gives_same_numbers(fitted, digits, name):
     _, embedding = fitted(name)
     again = make(name).fit_transform(digits[0][:N_TRAIN])
