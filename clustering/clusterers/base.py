@@ -1,6 +1,7 @@
 """The clusterer contract: a scikit-learn estimator with a search space (`clustering.space`)
 and its optional abilities declared as class flags."""
 
+import numpy as np
 from sklearn.utils.metaestimators import available_if
 
 from clustering.registry import Registry
@@ -34,3 +35,14 @@ class Clusterer(Searchable):
     def predict_proba(self, X):
         """Membership probabilities (n_samples, n_clusters) of the fitted clusters."""
         raise NotImplementedError(f"{self.name} declares probabilistic but has no predict_proba")
+
+
+def inertia(X: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> float:
+    """Sum over the rows of X (n, d) of the squared distance to centres[label] (float64 sums),
+    in blocks of rows so the memory stays O(block x d)."""
+    total, block = 0.0, 4096
+    for start in range(0, len(X), block):
+        rows = slice(start, start + block)
+        diff = X[rows].astype(np.float64) - centres[labels[rows]]
+        total += float(np.einsum("ij,ij->", diff, diff))
+    return total

@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from clustering.clusterers.base import CLUSTERERS, Clusterer
+from clustering.clusterers.base import CLUSTERERS, Clusterer, inertia
 from clustering.clusterers.kmeans import check_n_clusters
 from clustering.errors import BenchError
 from clustering.space import Space
@@ -103,7 +103,7 @@ class GaussianMixture(Clusterer, ClusterMixin, BaseEstimator):
         self.mixture_, self.reg_covar_ = self._fit_regularised(X)
         self.labels_ = self.mixture_.predict(X).astype(np.int32)
         self.cluster_centers_ = self.mixture_.means_.astype(X.dtype, copy=False)
-        self.inertia_ = _inertia(X, self.mixture_.means_, self.labels_)
+        self.inertia_ = inertia(X, self.mixture_.means_, self.labels_)
         self.n_iter_ = int(self.mixture_.n_iter_)
         self.lower_bound_ = float(self.mixture_.lower_bound_)
         return self
@@ -167,14 +167,3 @@ def auto_covariance_type(n_samples: int, n_features: int) -> str:
     """What covariance_type="auto" fits to n_samples x n_features: "full" or "diag"."""
     enough_samples = n_samples >= FULL_MIN_SAMPLES_PER_FEATURE * n_features
     return "full" if n_features <= FULL_MAX_FEATURES and enough_samples else "diag"
-
-
-def _inertia(X: np.ndarray, means: np.ndarray, labels: np.ndarray) -> float:
-    """Sum over the rows of X (n, d) of the squared distance to means[label] (float64 sums),
-    in blocks of rows so the memory stays O(block x d)."""
-    total, block = 0.0, 4096
-    for start in range(0, len(X), block):
-        rows = slice(start, start + block)
-        diff = X[rows].astype(np.float64) - means[labels[rows]]
-        total += float(np.einsum("ij,ij->", diff, diff))
-    return total

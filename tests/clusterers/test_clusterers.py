@@ -1,6 +1,6 @@
 """Clusterers: the contract (scikit-learn's estimator checks included) over every registered
 clusterer; the scratch KMeans against scikit-learn's Lloyd on real MNIST, its edge cases and
-parameter checks; the MiniBatchKMeans and GaussianMixture wrappers."""
+parameter checks; the MiniBatchKMeans, GaussianMixture and SpectralClustering wrappers."""
 
 import gzip
 
@@ -8,11 +8,18 @@ import numpy as np
 import optuna
 import pytest
 from sklearn import cluster
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits, make_circles
+from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
-from clustering.clusterers import CLUSTERERS, GaussianMixture, KMeans, MiniBatchKMeans
+from clustering.clusterers import (
+    CLUSTERERS,
+    GaussianMixture,
+    KMeans,
+    MiniBatchKMeans,
+    SpectralClustering,
+)
 from clustering.clusterers.gmm import auto_covariance_type
 from clustering.errors import BenchError
 from tests.space_checks import assert_known_params_enqueue, assert_params_in_space
@@ -391,3 +398,39 @@ def test_gmm_covariance_singular_at_every_reg_covar_is_a_clear_error(one_thread)
     X = np.random.default_rng(0).normal(size=(60, 40)) * 1e9
     with pytest.raises(BenchError, match="stay singular on 60 x 40 features.*covariance_type=diag"):
         GaussianMixture(6, covariance_type="full", n_init=1, random_state=0).fit(X)
+
+
+def test_spectral_separates_rings_that_kmeans_cuts_in_half(one_thread):
+    X, y = make_circles(600, factor=0.4, noise=0.04, random_state=0)
+    spectral = SpectralClustering(2, random_state=0).fit(X)
+    kmeans = KMeans(2, random_state=0).fit(X)
+    assert adjusted_rand_score(y, spectral.labels_) > 0.95
+    assert adjusted_rand_score(y, kmeans.labels_) < 0.1
+
+
+def test_spectral_new_rows_take_their_nearest_training_rows_cluster(digits, one_thread):
+    X = digits.astype(np.float32)
+    model = SpectralClustering(10, random_state=0).fit(X[:1500])
+    np.testing.assert_array_equal(model.predict(X[:1500]), model.labels_)
+    distances = ((X[1500:, None, :] - X[None, :1500, :]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(model.predict(X[1500:]), model.labels_[distances.argmin(1)])
+    assert model.cluster_centers_.dtype == np.float32
+    np.testing.assert_allclose(model.cluster_centers_[3], X[:1500][model.labels_ == 3].mean(0))
+
+
+def test_spectral_clips_neighbours_on_tiny_data(digits, one_thread):
+    model = SpectralClustering(2, n_neighbors=10, random_state=0).fit(digits[:6])
+    assert model.n_neighbors_ == 5 and model.labels_.shape == (6,)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_neighbors": 0}, "spectral.n_neighbors=0 must be an integer >= 1"),
+        ({"n_neighbors": 2.5}, "spectral.n_neighbors=2.5 must be an integer"),
+        ({"assign_labels": "round"}, "spectral.assign_labels='round' is not one of kmeans"),
+    ],
+)
+def test_spectral_bad_parameters_name_the_parameter(digits, params, message):
+    with pytest.raises(BenchError, match=message):
+        SpectralClustering(3, **params).fit(digits[:100])
