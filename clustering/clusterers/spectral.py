@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from clustering import checks
 from clustering.clusterers.base import CLUSTERERS, Clusterer, inertia
 from clustering.clusterers.kmeans import check_n_clusters
 from clustering.errors import BenchError
@@ -100,10 +101,7 @@ class SpectralClustering(Clusterer, ClusterMixin, BaseEstimator):
         return self.labels_[nearest]
 
     def _check_params(self) -> None:
-        if not isinstance(self.n_neighbors, int | np.integer) or self.n_neighbors < 1:
-            raise BenchError(
-                f"spectral.n_neighbors={self.n_neighbors!r} must be an integer >= 1, e.g. 10"
-            )
+        checks.check_int(self.n_neighbors, "spectral.n_neighbors", low=1)
         if self.assign_labels not in ASSIGN_LABELS:
             raise BenchError(
                 f"spectral.assign_labels={self.assign_labels!r} is not one of "
@@ -113,8 +111,7 @@ class SpectralClustering(Clusterer, ClusterMixin, BaseEstimator):
 
 def _means(X: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
     """Each cluster's mean row (n_clusters, d) in X's dtype, zeros for an empty cluster."""
-    members = np.zeros((n_clusters, len(X)))
-    members[labels, np.arange(len(X))] = 1.0
-    sums = members @ X.astype(np.float64)
-    counts = members.sum(axis=1, keepdims=True)
+    sums = np.zeros((n_clusters, X.shape[1]))
+    np.add.at(sums, labels, X)
+    counts = np.bincount(labels, minlength=n_clusters)[:, None]
     return (sums / np.maximum(counts, 1)).astype(X.dtype, copy=False)

@@ -426,8 +426,8 @@ def test_spectral_clips_neighbours_on_tiny_data(digits, one_thread):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"n_neighbors": 0}, "spectral.n_neighbors=0 must be an integer >= 1"),
-        ({"n_neighbors": 2.5}, "spectral.n_neighbors=2.5 must be an integer"),
+        ({"n_neighbors": 0}, "spectral.n_neighbors=0 must be a whole number of at least 1"),
+        ({"n_neighbors": 2.5}, "spectral.n_neighbors=2.5 must be a whole number"),
         ({"assign_labels": "round"}, "spectral.assign_labels='round' is not one of kmeans"),
     ],
 )
